@@ -1,0 +1,65 @@
+"""Oxen.ai client: async HTTP, typed results, one retry policy. No Discord here."""
+
+from .client import DEFAULT_BASE_URL, MAX_NUM_GENERATIONS, OxenClient
+from .errors import (
+    AuthenticationError,
+    BadRequest,
+    DownloadError,
+    DownloadTooLarge,
+    InsufficientCredits,
+    NotAnAllowedURL,
+    NotFound,
+    OxenConnectionError,
+    OxenError,
+    OxenStatusError,
+    OxenTimeout,
+    RateLimited,
+    ResultExpired,
+    ServerError,
+    UnexpectedResponse,
+)
+from .events import COMPLETION_EVENT, EventStream, ServerSentEvent, SSEDecoder
+from .models import (
+    CompletionEvent,
+    GeneratedImage,
+    Generation,
+    GenerationStatus,
+    ImageResult,
+    Model,
+    QueuedGeneration,
+)
+from .retry import DEFAULT_RETRY, RetryPolicy
+
+__all__ = [
+    "COMPLETION_EVENT",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_RETRY",
+    "MAX_NUM_GENERATIONS",
+    "AuthenticationError",
+    "BadRequest",
+    "CompletionEvent",
+    "DownloadError",
+    "DownloadTooLarge",
+    "EventStream",
+    "GeneratedImage",
+    "Generation",
+    "GenerationStatus",
+    "ImageResult",
+    "InsufficientCredits",
+    "Model",
+    "NotAnAllowedURL",
+    "NotFound",
+    "OxenClient",
+    "OxenConnectionError",
+    "OxenError",
+    "OxenStatusError",
+    "OxenTimeout",
+    "QueuedGeneration",
+    "RateLimited",
+    "ResultExpired",
+    "RetryPolicy",
+    "SSEDecoder",
+    "ServerError",
+    "ServerSentEvent",
+    "UnexpectedResponse",
+]

@@ -1,0 +1,89 @@
+"""The Discord client: loads the cogs, starts the watcher, syncs commands, shuts down in order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+import discord
+from discord.ext import commands
+
+from bot.catalog import ModelCatalog
+from bot.imagine import ImagineService
+from bot.store import JobStore
+from bot.tree import ImagineTree
+from bot.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.imagine",)
+GLOBAL_COMMANDS_HASH = "global_commands_hash"
+
+
+@dataclass
+class Services:
+    """What the cogs may use; built by the composition root."""
+
+    store: JobStore
+    catalog: ModelCatalog
+    imagine: ImagineService
+    watcher: Watcher
+
+
+class ImagineBot(commands.Bot):
+    def __init__(self, *, guild_ids: tuple[int, ...] = ()) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,  # slash commands only; no message content
+            intents=discord.Intents(guilds=True),
+            tree_cls=ImagineTree,
+            allowed_mentions=discord.AllowedMentions.none(),  # a post opts in to who it pings
+            help_command=None,
+        )
+        self._guild_ids = guild_ids
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("ImagineBot.attach() was not called before start")
+        return self._services
+
+    def attach(self, services: Services) -> None:
+        self._services = services
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.services.watcher.start()
+        await self._sync_commands()
+
+    async def close(self) -> None:
+        # Stop taking work and let the pass in flight finish before the connection goes.
+        if self._services is not None:
+            await self._services.watcher.stop()
+        await super().close()
+
+    async def _sync_commands(self) -> None:
+        """Guild sync for development (instant); global sync only when definitions changed,
+        because Discord allows 200 command creates a day."""
+        if self._guild_ids:
+            for guild_id in self._guild_ids:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+            log.info("commands synced to development guilds %s", list(self._guild_ids))
+            return
+        digest = self.command_definitions_hash()
+        if await self.services.store.get_meta(GLOBAL_COMMANDS_HASH) == digest:
+            log.info("global commands unchanged; not syncing")
+            return
+        await self.tree.sync()
+        await self.services.store.set_meta(GLOBAL_COMMANDS_HASH, digest)
+        log.info("global commands synced (definitions changed)")
+
+    def command_definitions_hash(self) -> str:
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode()).hexdigest()

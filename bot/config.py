@@ -1,0 +1,164 @@
+"""Settings: read once from the environment in the composition root, validated, frozen."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_OXEN_BASE_URL = "https://hub.oxen.ai"
+DEFAULT_MODEL = "black-forest-labs-flux-2-klein-4b"
+DEFAULT_DATABASE_URL = "sqlite:///data/imagine-bot.sqlite3"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_COPY_ENV_HINT = "copy .env.example to .env and fill it in"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The text names the variable and the fix, never a value."""
+
+    def __init__(self, variable: str, problem: str, fix: str) -> None:
+        self.variable = variable
+        super().__init__(f"{variable} {problem}: {fix}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # repr=False keeps secrets out of logs and tracebacks that print the settings.
+    discord_token: str = field(repr=False)
+    oxen_api_key: str = field(repr=False)
+    oxen_base_url: str = DEFAULT_OXEN_BASE_URL
+    oxen_model: str = DEFAULT_MODEL
+    database_path: Path = Path("data/imagine-bot.sqlite3")
+    discord_api_base_url: str | None = None
+    guild_ids: tuple[int, ...] = ()
+    log_level: str = "INFO"
+    poll_interval: float = 3.0
+    max_generation_age: float = 15 * 60.0
+    max_download_bytes: int = 50 * 1024 * 1024
+    download_timeout: float = 60.0
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.discord_token, self.oxen_api_key)
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build Settings from an environment mapping; raise ConfigError on the first bad value."""
+
+    def get(name: str) -> str:
+        return environ.get(name, "").strip()
+
+    return Settings(
+        discord_token=_required_secret(get("DISCORD_TOKEN"), "DISCORD_TOKEN"),
+        oxen_api_key=_required_secret(get("OXEN_API_KEY"), "OXEN_API_KEY"),
+        oxen_base_url=_http_url(get("OXEN_BASE_URL") or DEFAULT_OXEN_BASE_URL, "OXEN_BASE_URL"),
+        oxen_model=_model_id(get("OXEN_MODEL") or DEFAULT_MODEL),
+        database_path=_sqlite_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        discord_api_base_url=(
+            _http_url(value, "DISCORD_API_BASE_URL")
+            if (value := get("DISCORD_API_BASE_URL"))
+            else None
+        ),
+        guild_ids=_guild_ids(get("DISCORD_GUILD_IDS")),
+        log_level=_log_level(get("LOG_LEVEL") or "INFO"),
+        poll_interval=_positive_number(get("POLL_INTERVAL_SECONDS"), "POLL_INTERVAL_SECONDS", 3.0),
+        max_generation_age=_positive_number(
+            get("MAX_GENERATION_AGE_SECONDS"), "MAX_GENERATION_AGE_SECONDS", 15 * 60.0
+        ),
+        max_download_bytes=int(
+            _positive_number(get("MAX_DOWNLOAD_MB"), "MAX_DOWNLOAD_MB", 50.0) * 1024 * 1024
+        ),
+        download_timeout=_positive_number(
+            get("DOWNLOAD_TIMEOUT_SECONDS"), "DOWNLOAD_TIMEOUT_SECONDS", 60.0
+        ),
+    )
+
+
+def _required_secret(value: str, name: str) -> str:
+    if not value:
+        raise ConfigError(name, "is not set", _COPY_ENV_HINT)
+    if any(ch.isspace() for ch in value) or value.startswith(("'", '"')):
+        raise ConfigError(
+            name, "is malformed (spaces or quotes)", "paste the value exactly, without quotes"
+        )
+    return value
+
+
+def _http_url(value: str, name: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(name, "is not an http(s) URL", "use a value like https://host[:port]")
+    return value.rstrip("/")
+
+
+def _model_id(value: str) -> str:
+    if any(ch.isspace() for ch in value):
+        raise ConfigError(
+            "OXEN_MODEL", "is not a model id", f"use an Oxen model id such as {DEFAULT_MODEL}"
+        )
+    return value
+
+
+def _sqlite_path(value: str) -> Path:
+    prefix = "sqlite:///"
+    if not value.startswith(prefix) or len(value) == len(prefix):
+        raise ConfigError(
+            "DATABASE_URL",
+            "is not a SQLite URL",
+            "use sqlite:///relative/path.sqlite3 or sqlite:////absolute/path.sqlite3",
+        )
+    return Path(value[len(prefix) :])
+
+
+def _guild_ids(value: str) -> tuple[int, ...]:
+    if not value:
+        return ()
+    ids: list[int] = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part.isdigit():
+            raise ConfigError(
+                "DISCORD_GUILD_IDS",
+                "must be comma-separated numeric guild ids",
+                "copy each server id (Developer Mode → right-click the server → Copy Server ID)",
+            )
+        ids.append(int(part))
+    return tuple(ids)
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError("LOG_LEVEL", "is not a log level", f"use one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _positive_number(value: str, name: str, default: float) -> float:
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number <= 0:
+        raise ConfigError(name, "must be a positive number", f"remove it to use {default:g}")
+    return number
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces any configured secret in a log record with a placeholder (defence in depth)."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self._secrets = tuple(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self._secrets):
+            for secret in self._secrets:
+                message = message.replace(secret, "[redacted]")
+            record.msg, record.args = message, None
+        return True

@@ -1,0 +1,198 @@
+"""Delivery: turns a job whose outcome is known into a message in the channel it came from.
+
+Posts go through the bot's own channel permissions (never an interaction token, which dies after
+15 minutes), mention only the requester, and fall back to a DM when the channel is gone.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+
+import discord
+
+from bot import render
+from bot.images import NotAnImage, fit_to_limit
+from bot.oxen import (
+    DownloadError,
+    DownloadTooLarge,
+    GenerationStatus,
+    OxenClient,
+    OxenError,
+    OxenTimeout,
+    ResultExpired,
+)
+from bot.store import Job
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+
+class DeliveryFailed(Exception):
+    """Neither the channel nor the requester's DMs accepted the message."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What to post: text, an embed, and at most one image."""
+
+    content: str
+    embed: discord.Embed | None = None
+    image: bytes | None = None
+    filename: str | None = None
+
+    def file(self) -> discord.File | None:
+        if self.image is None or self.filename is None:
+            return None
+        return discord.File(io.BytesIO(self.image), filename=self.filename)
+
+
+class Delivery:
+    def __init__(
+        self,
+        client: discord.Client,
+        oxen: OxenClient,
+        *,
+        max_download_bytes: int = 50 * 1024 * 1024,
+        download_timeout: float = 60.0,
+    ) -> None:
+        self._client = client
+        self._oxen = oxen
+        self._max_download_bytes = max_download_bytes
+        self._download_timeout = download_timeout
+
+    async def deliver(self, job: Job) -> int | None:
+        """Post the job's outcome; return the message id. Transient errors propagate (retry)."""
+        outgoing = await self._compose(job)
+        try:
+            message = await self._send_to_channel(job, outgoing)
+        except (discord.Forbidden, discord.NotFound) as err:
+            log.warning(
+                "cannot post generation %s in channel %s (%s); trying the requester's DMs",
+                job.generation_id, job.channel_id, err.text or err.status,
+            )  # fmt: skip
+            message = await self._send_to_requester(job, outgoing)
+        return message.id
+
+    async def _compose(self, job: Job) -> Outgoing:
+        if job.outcome == GenerationStatus.SUCCEEDED:
+            return await self._compose_image(job)
+        if job.outcome == GenerationStatus.CANCELLED:
+            return Outgoing(render.cancelled_content(job, job.error))
+        return Outgoing(render.failure_content(job, job.error or "Oxen reported a failure."))
+
+    async def _compose_image(self, job: Job) -> Outgoing:
+        try:
+            data = await self._download(job)
+        except DownloadTooLarge:
+            return Outgoing(render.failure_content(job, "the result was larger than I may fetch."))
+        except OxenTimeout:
+            return Outgoing(render.failure_content(job, "downloading the result took too long."))
+        except ResultExpired:
+            return Outgoing(
+                render.failure_content(job, "the result's link expired before I got it.")
+            )
+        except DownloadError as err:
+            return Outgoing(
+                render.failure_content(job, f"the result could not be fetched ({err}).")
+            )
+        limit = job.upload_limit or DEFAULT_UPLOAD_LIMIT
+        try:
+            fitted = fit_to_limit(data, limit)
+        except NotAnImage:
+            return Outgoing(
+                render.failure_content(job, "Oxen returned something that isn't an image.")
+            )
+        if fitted is None:
+            return Outgoing(render.link_content(job, job.result_url or ""))
+        filename = f"{job.generation_id}.{fitted.extension}"
+        return Outgoing(
+            render.success_content(job),
+            embed=render.result_embed(job, filename=filename),
+            image=fitted.data,
+            filename=filename,
+        )
+
+    async def _download(self, job: Job) -> bytes:
+        """Download the result; an expired link is refreshed from Oxen once."""
+        url = job.result_url or ""
+        try:
+            return await self._fetch(url)
+        except ResultExpired:
+            try:
+                fresh = await self._oxen.get_generation(job.generation_id)
+            except OxenError:
+                raise ResultExpired("result link expired and could not be refreshed") from None
+            if not fresh.result_url or fresh.result_url == url:
+                raise
+            return await self._fetch(fresh.result_url)
+
+    async def _fetch(self, url: str) -> bytes:
+        return await self._oxen.download(
+            url, max_bytes=self._max_download_bytes, timeout=self._download_timeout
+        )
+
+    async def _send_to_channel(self, job: Job, outgoing: Outgoing) -> discord.Message:
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        reference = (
+            discord.MessageReference(
+                message_id=job.status_message_id,
+                channel_id=job.channel_id,
+                guild_id=job.guild_id,
+                fail_if_not_exists=False,  # the status message may have been deleted: not an error
+            )
+            if job.status_message_id and self._can_reply(job)
+            else None
+        )
+        return await self._send(channel, job, outgoing, reference=reference)
+
+    async def _send_to_requester(self, job: Job, outgoing: Outgoing) -> discord.Message:
+        try:
+            user = self._client.get_user(job.requester_id) or await self._client.fetch_user(
+                job.requester_id
+            )
+            return await self._send(user, job, outgoing, reference=None)
+        except (discord.Forbidden, discord.NotFound) as err:
+            raise DeliveryFailed(
+                f"channel {job.channel_id} and the DMs of user {job.requester_id} both refused"
+            ) from err
+
+    async def _send(
+        self,
+        target: discord.abc.Messageable,
+        job: Job,
+        outgoing: Outgoing,
+        *,
+        reference: discord.MessageReference | None,
+    ) -> discord.Message:
+        file = outgoing.file()
+        return await target.send(
+            content=outgoing.content,
+            embed=outgoing.embed if outgoing.embed is not None else discord.utils.MISSING,
+            file=file if file is not None else discord.utils.MISSING,
+            allowed_mentions=render.mention_requester(job),
+            reference=reference if reference is not None else discord.utils.MISSING,
+            # Discord drops a second message with the same nonce: a retried post is not doubled.
+            nonce=job.generation_id.replace("-", "")[:25],
+        )
+
+    def _can_reply(self, job: Job) -> bool:
+        """Replies need Read Message History; without it, post a plain message."""
+        channel = self._client.get_channel(job.channel_id)
+        if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+            return channel.permissions_for(channel.guild.me).read_message_history
+        return True
+
+    async def finish_status_message(self, job: Job) -> None:
+        """Mark the request's status message finished; it may be gone, which is fine."""
+        if job.status_message_id is None:
+            return
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        try:
+            await channel.get_partial_message(job.status_message_id).edit(
+                content=render.done_status(job.prompt, job.batch_size)
+            )
+        except discord.HTTPException as err:
+            log.info("status message %s not updated: %s", job.status_message_id, err.text)

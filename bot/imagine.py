@@ -1,0 +1,111 @@
+"""The /imagine service: validate a request, enqueue it at Oxen, record the jobs, wake the watcher.
+
+No Discord types here: the cog translates the interaction into an ``ImagineRequest``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bot.catalog import ModelCatalog
+from bot.errors import UserFacingError, explain_oxen_error
+from bot.oxen import OxenClient, OxenError
+from bot.store import JobStore, NewJob
+from bot.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+MAX_COUNT = 4
+
+
+@dataclass(frozen=True)
+class ImagineRequest:
+    prompt: str
+    channel_id: int
+    requester_id: int
+    guild_id: int | None = None
+    model: str | None = None
+    count: int = 1
+    aspect_ratio: str | None = None
+    seed: int | None = None
+    negative_prompt: str | None = None
+    upload_limit: int | None = None
+
+    def model_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"prompt": self.prompt}
+        if self.aspect_ratio is not None:
+            params["aspect_ratio"] = self.aspect_ratio
+        if self.seed is not None:
+            params["seed"] = self.seed
+        if self.negative_prompt:
+            params["negative_prompt"] = self.negative_prompt
+        return params
+
+
+@dataclass(frozen=True)
+class Accepted:
+    generation_ids: list[str]
+    model: str
+
+
+class ImagineService:
+    def __init__(
+        self, oxen: OxenClient, store: JobStore, catalog: ModelCatalog, watcher: Watcher
+    ) -> None:
+        self._oxen = oxen
+        self._store = store
+        self._catalog = catalog
+        self._watcher = watcher
+
+    async def submit(self, request: ImagineRequest) -> Accepted:
+        """Enqueue at Oxen and store the jobs. Raises UserFacingError with words for the user."""
+        prompt = request.prompt.strip()
+        if not prompt:
+            raise UserFacingError("The prompt is empty: describe the image you want.")
+        if not 1 <= request.count <= MAX_COUNT:
+            raise UserFacingError(f"`count` must be between 1 and {MAX_COUNT}.")
+        model = request.model or self._catalog.default_model
+        await self._check_model(model)
+        params = request.model_params()
+        try:
+            queued = await self._oxen.enqueue(model, num_generations=request.count, **params)
+        except OxenError as err:
+            raise UserFacingError(explain_oxen_error(err)) from err
+        if not queued:
+            raise UserFacingError("Oxen accepted the request but returned no generation.")
+        # Stored before the user is told anything: an accepted generation is never lost.
+        await self._store.add_jobs(
+            NewJob(
+                generation_id=g.generation_id,
+                guild_id=request.guild_id,
+                channel_id=request.channel_id,
+                requester_id=request.requester_id,
+                prompt=prompt,
+                model=model,
+                params=params,
+                batch_index=index,
+                batch_size=len(queued),
+                upload_limit=request.upload_limit,
+            )
+            for index, g in enumerate(queued)
+        )
+        ids = [g.generation_id for g in queued]
+        log.info(
+            "queued %s for user %s in channel %s", ids, request.requester_id, request.channel_id
+        )
+        self._watcher.wake()
+        return Accepted(ids, model)
+
+    async def attach_status_message(self, accepted: Accepted, message_id: int) -> None:
+        await self._store.set_status_message(accepted.generation_ids, message_id)
+
+    async def _check_model(self, model: str) -> None:
+        if not await self._catalog.known():
+            return  # Oxen's list is unavailable: let Oxen itself validate at enqueue.
+        if await self._catalog.find(model) is None:
+            raise UserFacingError(
+                f"`{model[:100]}` isn't an Oxen image model I know. "
+                "Pick one from the `model` suggestions, or leave it empty for the default."
+            )

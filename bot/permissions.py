@@ -1,0 +1,37 @@
+"""What the bot needs in a channel to post results, checked before anyone is charged."""
+
+from __future__ import annotations
+
+import discord
+
+# Permission names as a server admin sees them in Discord's settings.
+_NEEDED: tuple[tuple[str, str], ...] = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),
+    ("embed_links", "Embed Links"),
+    ("attach_files", "Attach Files"),
+)
+
+# The invite URL asks for these (README): the ones above plus Read Message History (replies) and
+# Send Messages in Threads.
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+)
+
+
+def missing_post_permissions(interaction: discord.Interaction) -> list[str]:
+    """Names of the permissions the bot lacks in the interaction's channel."""
+    perms = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread)
+    missing = []
+    for attribute, label in _NEEDED:
+        if attribute == "send_messages" and in_thread:
+            attribute, label = "send_messages_in_threads", "Send Messages in Threads"
+        if not getattr(perms, attribute):
+            missing.append(label)
+    return missing

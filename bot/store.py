@@ -1,0 +1,297 @@
+"""The job store: every generation Oxen accepted, tracked until its outcome reaches Discord.
+
+aiosqlite runs SQLite on its own thread; one connection is the single writer. The schema is
+versioned with ``PRAGMA user_version`` and migrated forward step by step at open.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"  # Oxen has not reached a terminal state (as far as we know)
+    DELIVERING = "delivering"  # outcome known, posting to Discord in progress (intent recorded)
+    DELIVERED = "delivered"  # the outcome (image, error or cancellation) is in Discord
+    UNDELIVERABLE = "undeliverable"  # every way to tell the requester failed; logged with ids
+
+    @property
+    def is_open(self) -> bool:
+        return self in (JobStatus.PENDING, JobStatus.DELIVERING)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    generation_id: str
+    channel_id: int
+    requester_id: int
+    prompt: str
+    model: str
+    guild_id: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    batch_index: int = 0
+    batch_size: int = 1
+    status_message_id: int | None = None
+    upload_limit: int | None = None  # the channel's attachment_size_limit at request time
+
+
+@dataclass(frozen=True)
+class Job:
+    generation_id: str
+    guild_id: int | None
+    channel_id: int
+    requester_id: int
+    status_message_id: int | None
+    prompt: str
+    model: str
+    params: dict[str, Any]
+    batch_index: int
+    batch_size: int
+    status: JobStatus
+    outcome: str | None  # Oxen's terminal status once known
+    result_url: str | None
+    error: str | None
+    attempts: int
+    result_message_id: int | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    upload_limit: int | None
+
+
+_MIGRATIONS: tuple[str, ...] = (
+    # v1: jobs and a small key/value table (command sync hash, ...)
+    """
+    CREATE TABLE jobs (
+        generation_id     TEXT PRIMARY KEY,
+        guild_id          INTEGER,
+        channel_id        INTEGER NOT NULL,
+        requester_id      INTEGER NOT NULL,
+        status_message_id INTEGER,
+        prompt            TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        params            TEXT NOT NULL DEFAULT '{}',
+        batch_index       INTEGER NOT NULL DEFAULT 0,
+        batch_size        INTEGER NOT NULL DEFAULT 1,
+        status            TEXT NOT NULL,
+        outcome           TEXT,
+        result_url        TEXT,
+        error             TEXT,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        result_message_id INTEGER,
+        created_at        REAL NOT NULL,
+        updated_at        REAL NOT NULL,
+        finished_at       REAL,
+        upload_limit      INTEGER
+    );
+    CREATE INDEX jobs_open ON jobs (status) WHERE status IN ('pending', 'delivering');
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_COLUMNS = (
+    "generation_id, guild_id, channel_id, requester_id, status_message_id, prompt, model, params, "
+    "batch_index, batch_size, status, outcome, result_url, error, attempts, result_message_id, "
+    "created_at, updated_at, finished_at, upload_limit"
+)
+
+
+class JobStore:
+    def __init__(self, db: aiosqlite.Connection, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    @classmethod
+    async def open(cls, path: Path | str, clock: Callable[[], float] = time.time) -> JobStore:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await _migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, clock)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def schema_version(self) -> int:
+        return await _user_version(self._db)
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    async def add_jobs(self, jobs: Iterable[NewJob]) -> None:
+        now = self._clock()
+        rows = [
+            (
+                j.generation_id,
+                j.guild_id,
+                j.channel_id,
+                j.requester_id,
+                j.status_message_id,
+                j.prompt,
+                j.model,
+                json.dumps(j.params, sort_keys=True),
+                j.batch_index,
+                j.batch_size,
+                JobStatus.PENDING.value,
+                now,
+                now,
+                j.upload_limit,
+            )
+            for j in jobs
+        ]
+        await self._db.executemany(
+            "INSERT INTO jobs (generation_id, guild_id, channel_id, requester_id, "
+            "status_message_id, prompt, model, params, batch_index, batch_size, status, "
+            "created_at, updated_at, upload_limit) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        await self._db.commit()
+
+    async def get(self, generation_id: str) -> Job | None:
+        async with self._db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE generation_id = ?", (generation_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _job(row) if row else None
+
+    async def open_jobs(self) -> list[Job]:
+        """Jobs whose outcome has not reached Discord yet, oldest first."""
+        async with self._db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE status IN ('pending', 'delivering') "
+            "ORDER BY created_at, batch_index"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_job(row) for row in rows]
+
+    async def open_jobs_sharing_status(self, message_id: int) -> int:
+        """How many unfinished jobs still report through this status message."""
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status_message_id = ? "
+            "AND status IN ('pending', 'delivering')",
+            (message_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def set_status_message(self, generation_ids: Sequence[str], message_id: int) -> None:
+        await self._update_many(generation_ids, "status_message_id = ?", (message_id,))
+
+    async def record_outcome(
+        self, generation_id: str, outcome: str, *, result_url: str | None, error: str | None
+    ) -> None:
+        """Record Oxen's terminal state and the intent to deliver it (before posting)."""
+        await self._update_many(
+            [generation_id],
+            "status = ?, outcome = ?, result_url = ?, error = ?",
+            (JobStatus.DELIVERING.value, outcome, result_url, error),
+        )
+
+    async def mark_delivered(self, generation_id: str, message_id: int | None) -> None:
+        await self._update_many(
+            [generation_id],
+            "status = ?, result_message_id = ?, finished_at = ?",
+            (JobStatus.DELIVERED.value, message_id, self._clock()),
+        )
+
+    async def mark_undeliverable(self, generation_id: str, reason: str) -> None:
+        await self._update_many(
+            [generation_id],
+            "status = ?, error = ?, finished_at = ?",
+            (JobStatus.UNDELIVERABLE.value, reason, self._clock()),
+        )
+
+    async def record_attempt(self, generation_id: str) -> int:
+        """Count a failed attempt to finish this job; returns the new count."""
+        await self._update_many([generation_id], "attempts = attempts + 1", ())
+        async with self._db.execute(
+            "SELECT attempts FROM jobs WHERE generation_id = ?", (generation_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _update_many(
+        self, generation_ids: Sequence[str], assignments: str, values: tuple[Any, ...]
+    ) -> None:
+        await self._db.executemany(
+            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE generation_id = ?",
+            [(*values, self._clock(), gid) for gid in generation_ids],
+        )
+        await self._db.commit()
+
+    # --- meta -------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+        await self._db.commit()
+
+
+async def _user_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    version = await _user_version(db)
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the database schema is version {version}, newer than this bot ({SCHEMA_VERSION}): "
+            "upgrade imagine-bot"
+        )
+    for step in range(version, SCHEMA_VERSION):
+        # executescript commits first; each step and its version bump land together.
+        await db.executescript(
+            f"BEGIN; {_MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;"
+        )
+
+
+def _job(row: Any) -> Job:
+    (gid, guild, channel, requester, status_msg, prompt, model, params, b_index, b_size, status,
+     outcome, result_url, error, attempts, result_msg, created, updated, finished,
+     upload_limit) = row  # fmt: skip
+    return Job(
+        generation_id=gid,
+        guild_id=guild,
+        channel_id=channel,
+        requester_id=requester,
+        status_message_id=status_msg,
+        prompt=prompt,
+        model=model,
+        params=json.loads(params),
+        batch_index=b_index,
+        batch_size=b_size,
+        status=JobStatus(status),
+        outcome=outcome,
+        result_url=result_url,
+        error=error,
+        attempts=attempts,
+        result_message_id=result_msg,
+        created_at=created,
+        updated_at=updated,
+        finished_at=finished,
+        upload_limit=upload_limit,
+    )

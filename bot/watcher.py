@@ -1,0 +1,222 @@
+"""The watcher: one background task that follows every pending generation to its outcome.
+
+A pass lists Oxen's active generations once, fetches only the jobs that left the active list, and
+hands every finished job to delivery. Push sources (the completion event stream) call
+``finish()`` directly; ``_in_flight`` makes sure a job is finished once even if both report it.
+A failing job is logged and retried on the next pass; it never stops the others or the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.delivery import DeliveryFailed
+from bot.oxen import Generation, GenerationStatus, NotFound, OxenClient, OxenError
+from bot.store import Job, JobStatus, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class Deliverer(Protocol):
+    """What the watcher needs from delivery (bot.delivery.Delivery implements it)."""
+
+    async def deliver(self, job: Job) -> int | None: ...
+
+    async def finish_status_message(self, job: Job) -> None: ...
+
+
+class Watcher:
+    def __init__(
+        self,
+        oxen: OxenClient,
+        store: JobStore,
+        delivery: Deliverer,
+        *,
+        poll_interval: float = 3.0,
+        max_generation_age: float = 15 * 60.0,
+        max_attempts: int = 8,
+        idle_interval: float = 60.0,
+        ready: Callable[[], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._oxen = oxen
+        self._store = store
+        self._delivery = delivery
+        self._poll_interval = poll_interval
+        self._max_age = max_generation_age
+        self._max_attempts = max_attempts
+        self._idle_interval = idle_interval
+        self._ready = ready
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[str] = set()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="imagine-watcher")
+
+    def wake(self) -> None:
+        """Something changed (a new job): run a pass now instead of waiting for the tick."""
+        self._wakeup.set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        """Take no new pass; let the pass in flight finish."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        if self._ready is not None:
+            await self._ready()
+        while not self._stopping:
+            has_open = True
+            try:
+                has_open = await self.run_pass()
+            except Exception:
+                # Never let the loop die: log, wait a tick, try again.
+                log.exception("watcher pass failed; retrying in %.1fs", self._poll_interval)
+            self._wakeup.clear()
+            if self._stopping:
+                break
+            timeout = self._poll_interval if has_open else self._idle_interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    # --- one pass -----------------------------------------------------------------------------
+
+    async def run_pass(self) -> bool:
+        """Check every open job once. Returns whether any job is still open."""
+        jobs = await self._store.open_jobs()
+        if not jobs:
+            return False
+        pending = [job for job in jobs if job.status is JobStatus.PENDING]
+        if pending:
+            try:
+                active = {g.generation_id: g for g in await self._oxen.list_generations()}
+            except OxenError as err:
+                log.warning("could not list Oxen's active generations (%s); retrying", err)
+                return True
+            for job in pending:
+                await self._guarded(job, self._check_pending(job, active.get(job.generation_id)))
+        for job in jobs:
+            if job.status is JobStatus.DELIVERING:
+                # Outcome recorded but not confirmed posted (e.g. a crash mid-delivery).
+                await self._guarded(job, self._deliver(job))
+        return True
+
+    async def _check_pending(self, job: Job, active: Generation | None) -> None:
+        if active is not None and not active.status.is_terminal:
+            if self._clock() - job.created_at > self._max_age:
+                await self._cancel_stalled(job)
+            return
+        try:
+            generation = await self._oxen.get_generation(job.generation_id)
+        except NotFound:
+            await self.finish(
+                job.generation_id,
+                GenerationStatus.FAILED,
+                error="Oxen no longer knows this generation, so its result is lost. "
+                "Please run /imagine again.",
+            )
+            return
+        if generation.status.is_terminal:
+            await self.finish(
+                job.generation_id,
+                generation.status,
+                result_url=generation.result_url,
+                error=generation.error_message,
+            )
+        elif self._clock() - job.created_at > self._max_age:
+            await self._cancel_stalled(job)
+
+    async def _cancel_stalled(self, job: Job) -> None:
+        minutes = round(self._max_age / 60)
+        with contextlib.suppress(NotFound):
+            await self._oxen.cancel(job.generation_id)
+        log.warning("generation %s stalled past %d min; cancelled", job.generation_id, minutes)
+        await self.finish(
+            job.generation_id,
+            GenerationStatus.CANCELLED,
+            error=f"it was still unfinished after {minutes} minutes, so I cancelled it at Oxen",
+        )
+
+    # --- finishing a job (called by passes and by push sources) ----------------------------------
+
+    async def finish(
+        self,
+        generation_id: str,
+        status: GenerationStatus,
+        *,
+        result_url: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record a terminal outcome and deliver it. Returns False for unknown or finished jobs."""
+        if generation_id in self._in_flight:
+            return False
+        job = await self._store.get(generation_id)
+        if job is None or job.status is not JobStatus.PENDING:
+            return False
+        await self._store.record_outcome(
+            generation_id, status.value, result_url=result_url, error=error
+        )
+        job = await self._store.get(generation_id)
+        assert job is not None
+        await self._guarded(job, self._deliver(job))
+        return True
+
+    async def _deliver(self, job: Job) -> None:
+        if job.generation_id in self._in_flight:
+            return
+        self._in_flight.add(job.generation_id)
+        try:
+            try:
+                message_id = await self._delivery.deliver(job)
+            except DeliveryFailed as err:
+                await self._store.mark_undeliverable(job.generation_id, str(err))
+                log.error(
+                    "generation %s undeliverable (guild %s, channel %s, user %s): %s",
+                    job.generation_id, job.guild_id, job.channel_id, job.requester_id, err,
+                )  # fmt: skip
+                return
+            await self._store.mark_delivered(job.generation_id, message_id)
+            log.info("generation %s delivered (%s)", job.generation_id, job.outcome)
+            if job.status_message_id is not None and not await self._store.open_jobs_sharing_status(
+                job.status_message_id
+            ):
+                await self._delivery.finish_status_message(job)
+        finally:
+            self._in_flight.discard(job.generation_id)
+
+    async def _guarded(self, job: Job, work: Awaitable[None]) -> None:
+        """Run one job's work; a failure is logged and counted, never raised to the pass."""
+        try:
+            await work
+        except Exception as err:
+            attempts = await self._store.record_attempt(job.generation_id)
+            if attempts >= self._max_attempts and job.status is not JobStatus.PENDING:
+                await self._store.mark_undeliverable(job.generation_id, f"{type(err).__name__}")
+                log.error(
+                    "generation %s undeliverable after %d attempts (guild %s, channel %s, "
+                    "user %s): %s",
+                    job.generation_id, attempts, job.guild_id, job.channel_id,
+                    job.requester_id, err,
+                )  # fmt: skip
+            else:
+                log.warning(
+                    "generation %s: attempt %d failed; will retry: %r",
+                    job.generation_id, attempts, err, exc_info=True,
+                )  # fmt: skip

@@ -1,0 +1,89 @@
+import sqlite3
+
+import pytest
+
+from bot.store import SCHEMA_VERSION, JobStatus, JobStore, NewJob
+
+
+def job(gid="gen-1", **overrides):
+    values = dict(generation_id=gid, guild_id=1, channel_id=2, requester_id=3, prompt="a red cube",
+                  model="m", params={"prompt": "a red cube", "seed": 7})  # fmt: skip
+    values.update(overrides)
+    return NewJob(**values)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = await JobStore.open(tmp_path / "db" / "jobs.sqlite3")
+    yield s
+    await s.close()
+
+
+async def test_new_database_is_migrated_and_in_wal_mode(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    s = await JobStore.open(path)
+    assert await s.schema_version() == SCHEMA_VERSION
+    await s.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_jobs_survive_reopen(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    s = await JobStore.open(path)
+    await s.add_jobs([job("a"), job("b", batch_index=1, batch_size=2)])
+    await s.close()
+    s = await JobStore.open(path)
+    try:
+        jobs = await s.open_jobs()
+        assert [j.generation_id for j in jobs] == ["a", "b"]
+        assert jobs[0].params == {"prompt": "a red cube", "seed": 7}
+        assert jobs[0].status is JobStatus.PENDING
+    finally:
+        await s.close()
+
+
+async def test_lifecycle_pending_to_delivered(store):
+    await store.add_jobs([job()])
+    await store.set_status_message(["gen-1"], 99)
+    await store.record_outcome("gen-1", "succeeded", result_url="http://x/y.png", error=None)
+    j = await store.get("gen-1")
+    assert j.status is JobStatus.DELIVERING and j.outcome == "succeeded"
+    assert j.status_message_id == 99 and j.result_url == "http://x/y.png"
+    assert await store.open_jobs_sharing_status(99) == 1
+    await store.mark_delivered("gen-1", 1234)
+    j = await store.get("gen-1")
+    assert j.status is JobStatus.DELIVERED and j.result_message_id == 1234 and j.finished_at
+    assert await store.open_jobs() == []
+    assert await store.open_jobs_sharing_status(99) == 0
+
+
+async def test_attempts_and_undeliverable(store):
+    await store.add_jobs([job()])
+    assert await store.record_attempt("gen-1") == 1
+    assert await store.record_attempt("gen-1") == 2
+    await store.mark_undeliverable("gen-1", "channel gone")
+    j = await store.get("gen-1")
+    assert j.status is JobStatus.UNDELIVERABLE and j.error == "channel gone"
+    assert await store.open_jobs() == []
+
+
+async def test_duplicate_generation_id_is_refused(store):
+    await store.add_jobs([job()])
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.add_jobs([job()])
+
+
+async def test_meta_roundtrip(store):
+    assert await store.get_meta("k") is None
+    await store.set_meta("k", "1")
+    await store.set_meta("k", "2")
+    assert await store.get_meta("k") == "2"
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer than this bot"):
+        await JobStore.open(path)
