@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
 from bot.delivery import DeliveryFailed
@@ -144,14 +144,15 @@ class Watcher:
             await self._cancel_stalled(job)
 
     async def _cancel_stalled(self, job: Job) -> None:
-        minutes = round(self._max_age / 60)
+        minutes = max(1, round(self._max_age / 60))
+        duration = f"{minutes} minute" + ("" if minutes == 1 else "s")
         with contextlib.suppress(NotFound):
             await self._oxen.cancel(job.generation_id)
-        log.warning("generation %s stalled past %d min; cancelled", job.generation_id, minutes)
+        log.warning("generation %s stalled past %s; cancelled", job.generation_id, duration)
         await self.finish(
             job.generation_id,
             GenerationStatus.CANCELLED,
-            error=f"it was still unfinished after {minutes} minutes, so I cancelled it at Oxen",
+            error=f"it was still unfinished after {duration}, so I cancelled it at Oxen",
         )
 
     # --- finishing a job (called by passes and by push sources) ----------------------------------
@@ -165,41 +166,54 @@ class Watcher:
         error: str | None = None,
     ) -> bool:
         """Record a terminal outcome and deliver it. Returns False for unknown or finished jobs."""
-        if generation_id in self._in_flight:
-            return False
-        job = await self._store.get(generation_id)
-        if job is None or job.status is not JobStatus.PENDING:
-            return False
-        await self._store.record_outcome(
-            generation_id, status.value, result_url=result_url, error=error
-        )
-        job = await self._store.get(generation_id)
-        assert job is not None
-        await self._guarded(job, self._deliver(job))
-        return True
+        with self._claim(generation_id) as claimed:
+            if not claimed:
+                return False
+            job = await self._store.get(generation_id)
+            if job is None or job.status is not JobStatus.PENDING:
+                return False
+            await self._store.record_outcome(
+                generation_id, status.value, result_url=result_url, error=error
+            )
+            job = await self._store.get(generation_id)
+            assert job is not None
+            await self._guarded(job, self._post(job))
+            return True
 
     async def _deliver(self, job: Job) -> None:
-        if job.generation_id in self._in_flight:
+        """Deliver a job whose outcome was recorded earlier (e.g. before a crash)."""
+        with self._claim(job.generation_id) as claimed:
+            if claimed:
+                await self._post(job)
+
+    @contextlib.contextmanager
+    def _claim(self, generation_id: str) -> Iterator[bool]:
+        """Claimed synchronously, before any await: two reporters cannot both finish a job."""
+        if generation_id in self._in_flight:
+            yield False
             return
-        self._in_flight.add(job.generation_id)
+        self._in_flight.add(generation_id)
         try:
-            try:
-                message_id = await self._delivery.deliver(job)
-            except DeliveryFailed as err:
-                await self._store.mark_undeliverable(job.generation_id, str(err))
-                log.error(
-                    "generation %s undeliverable (guild %s, channel %s, user %s): %s",
-                    job.generation_id, job.guild_id, job.channel_id, job.requester_id, err,
-                )  # fmt: skip
-                return
-            await self._store.mark_delivered(job.generation_id, message_id)
-            log.info("generation %s delivered (%s)", job.generation_id, job.outcome)
-            if job.status_message_id is not None and not await self._store.open_jobs_sharing_status(
-                job.status_message_id
-            ):
-                await self._delivery.finish_status_message(job)
+            yield True
         finally:
-            self._in_flight.discard(job.generation_id)
+            self._in_flight.discard(generation_id)
+
+    async def _post(self, job: Job) -> None:
+        try:
+            message_id = await self._delivery.deliver(job)
+        except DeliveryFailed as err:
+            await self._store.mark_undeliverable(job.generation_id, str(err))
+            log.error(
+                "generation %s undeliverable (guild %s, channel %s, user %s): %s",
+                job.generation_id, job.guild_id, job.channel_id, job.requester_id, err,
+            )  # fmt: skip
+            return
+        await self._store.mark_delivered(job.generation_id, message_id)
+        log.info("generation %s delivered (%s)", job.generation_id, job.outcome)
+        if job.status_message_id is not None and not await self._store.open_jobs_sharing_status(
+            job.status_message_id
+        ):
+            await self._delivery.finish_status_message(job)
 
     async def _guarded(self, job: Job, work: Awaitable[None]) -> None:
         """Run one job's work; a failure is logged and counted, never raised to the pass."""

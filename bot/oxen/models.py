@@ -154,7 +154,7 @@ class Generation:
 @dataclass(frozen=True, slots=True)
 class GeneratedImage:
     url: str | None = None
-    data: bytes | None = None
+    data: bytes | None = field(default=None, repr=False)  # can be megabytes
     revised_prompt: str | None = None
 
     @classmethod
