@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import discord
 
@@ -23,7 +24,7 @@ from bot.oxen import (
     OxenTimeout,
     ResultExpired,
 )
-from bot.store import Job
+from bot.store import InterruptedEnqueue, Job
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,43 @@ class Delivery:
             )  # fmt: skip
             message = await self._send_to_requester(job, outgoing)
         return message.id
+
+    async def find_existing(self, job: Job) -> int | None:
+        """The id of a message this bot already posted for the job, if any.
+
+        Used when resuming a job whose delivery may have happened just before a crash: the post
+        is in the channel but its id never reached the store. Looks at recent history only.
+        """
+        me = self._client.user
+        if me is None:
+            return None
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        since = datetime.fromtimestamp(job.created_at - 1, tz=UTC)
+        try:
+            async for message in channel.history(limit=100, after=since):
+                if message.author.id == me.id and _mentions_generation(message, job.generation_id):
+                    return message.id
+        except discord.HTTPException as err:
+            log.info("cannot read channel %s history (%s)", job.channel_id, err.text or err.status)
+        return None
+
+    async def explain_interrupted(self, enqueue: InterruptedEnqueue) -> None:
+        """Tell the requester that a prompt's enqueue outcome was lost in a restart."""
+        content = render.interrupted_enqueue_content(enqueue.requester_id, enqueue.prompt)
+        mentions = render.mention_only(enqueue.requester_id)
+        channel = self._client.get_partial_messageable(
+            enqueue.channel_id, guild_id=enqueue.guild_id
+        )
+        try:
+            await channel.send(content, allowed_mentions=mentions)
+        except (discord.Forbidden, discord.NotFound):
+            try:
+                user = await self._client.fetch_user(enqueue.requester_id)
+                await user.send(content, allowed_mentions=mentions)
+            except (discord.Forbidden, discord.NotFound) as err:
+                raise DeliveryFailed(
+                    f"channel {enqueue.channel_id} and user {enqueue.requester_id} both refused"
+                ) from err
 
     async def _compose(self, job: Job) -> Outgoing:
         if job.outcome == GenerationStatus.SUCCEEDED:
@@ -172,7 +210,7 @@ class Delivery:
             content=outgoing.content,
             embed=outgoing.embed if outgoing.embed is not None else discord.utils.MISSING,
             file=file if file is not None else discord.utils.MISSING,
-            allowed_mentions=render.mention_requester(job),
+            allowed_mentions=render.mention_only(job.requester_id),
             reference=reference if reference is not None else discord.utils.MISSING,
             # Discord drops a second message with the same nonce: a retried post is not doubled.
             nonce=job.generation_id.replace("-", "")[:25],
@@ -196,3 +234,11 @@ class Delivery:
             )
         except discord.HTTPException as err:
             log.info("status message %s not updated: %s", job.status_message_id, err.text)
+
+
+def _mentions_generation(message: discord.Message, generation_id: str) -> bool:
+    if generation_id in message.content:
+        return True
+    if any(a.filename.startswith(generation_id) for a in message.attachments):
+        return True
+    return any(generation_id in (embed.footer.text or "") for embed in message.embeds)

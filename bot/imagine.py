@@ -69,27 +69,42 @@ class ImagineService:
         model = request.model or self._catalog.default_model
         await self._check_model(model)
         params = request.model_params()
+        # The intent is written before the request leaves: if the bot dies before Oxen's answer is
+        # recorded, the next start tells the requester instead of silently dropping the prompt.
+        intent = await self._store.begin_enqueue(
+            guild_id=request.guild_id,
+            channel_id=request.channel_id,
+            requester_id=request.requester_id,
+            prompt=prompt,
+        )
         try:
             queued = await self._oxen.enqueue(model, num_generations=request.count, **params)
-        except OxenError as err:
-            raise UserFacingError(explain_oxen_error(err)) from err
+        except Exception as err:
+            await self._store.forget_enqueue(intent)
+            if isinstance(err, OxenError):
+                raise UserFacingError(explain_oxen_error(err)) from err
+            raise
         if not queued:
+            await self._store.forget_enqueue(intent)
             raise UserFacingError("Oxen accepted the request but returned no generation.")
         # Stored before the user is told anything: an accepted generation is never lost.
-        await self._store.add_jobs(
-            NewJob(
-                generation_id=g.generation_id,
-                guild_id=request.guild_id,
-                channel_id=request.channel_id,
-                requester_id=request.requester_id,
-                prompt=prompt,
-                model=model,
-                params=params,
-                batch_index=index,
-                batch_size=len(queued),
-                upload_limit=request.upload_limit,
-            )
-            for index, g in enumerate(queued)
+        await self._store.end_enqueue(
+            intent,
+            (
+                NewJob(
+                    generation_id=g.generation_id,
+                    guild_id=request.guild_id,
+                    channel_id=request.channel_id,
+                    requester_id=request.requester_id,
+                    prompt=prompt,
+                    model=model,
+                    params=params,
+                    batch_index=index,
+                    batch_size=len(queued),
+                    upload_limit=request.upload_limit,
+                )
+                for index, g in enumerate(queued)
+            ),
         )
         ids = [g.generation_id for g in queued]
         log.info(

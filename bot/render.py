@@ -66,25 +66,42 @@ def success_content(job: Job) -> str:
 
 def link_content(job: Job, url: str) -> str:
     return (
-        f"<@{job.requester_id}> your image is too large to upload here, "
-        f"so here is a link to it instead (it expires after a while): {url}"
+        f"<@{job.requester_id}> your image for {quote_prompt(job.prompt)} is too large to upload "
+        f"here, so here is a link to it instead (it expires after a while): {url}\n"
+        f"{generation_tag(job.generation_id)}"
     )
+
+
+def generation_tag(generation_id: str) -> str:
+    """A small line naming the generation: for support, and so a restart can find its own post."""
+    return f"-# generation {generation_id}"
 
 
 def failure_content(job: Job, reason: str) -> str:
     return (
         f"<@{job.requester_id}> ❌ I couldn't make {quote_prompt(job.prompt)}{_position(job)}: "
-        f"{truncate(reason, 500)}"
+        f"{truncate(reason, 500)}\n{generation_tag(job.generation_id)}"
     )
 
 
 def cancelled_content(job: Job, reason: str | None = None) -> str:
     why = f": {truncate(reason, 300)}" if reason else "."
-    return f"<@{job.requester_id}> 🚫 The image for {quote_prompt(job.prompt)} was cancelled{why}"
+    return (
+        f"<@{job.requester_id}> 🚫 The image for {quote_prompt(job.prompt)} was cancelled{why}"
+        f"\n{generation_tag(job.generation_id)}"
+    )
 
 
-def mention_requester(job: Job) -> discord.AllowedMentions:
+def interrupted_enqueue_content(requester_id: int, prompt: str) -> str:
+    return (
+        f"<@{requester_id}> ⚠️ I restarted while sending {quote_prompt(prompt)} to Oxen, so I "
+        "can't tell whether it was queued. If no image arrives here in a few minutes, "
+        "please run /imagine again."
+    )
+
+
+def mention_only(user_id: int) -> discord.AllowedMentions:
     """Only the person who asked may be pinged; never everyone, roles or anyone else."""
     return discord.AllowedMentions(
-        everyone=False, roles=False, users=[discord.Object(job.requester_id)], replied_user=False
+        everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False
     )

@@ -67,6 +67,17 @@ class Job:
     upload_limit: int | None
 
 
+@dataclass(frozen=True)
+class InterruptedEnqueue:
+    """A prompt that was being sent to Oxen when the bot stopped: its outcome is unknown."""
+
+    id: int
+    guild_id: int | None
+    channel_id: int
+    requester_id: int
+    prompt: str
+
+
 _MIGRATIONS: tuple[str, ...] = (
     # v1: jobs and a small key/value table (command sync hash, ...)
     """
@@ -94,6 +105,17 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_open ON jobs (status) WHERE status IN ('pending', 'delivering');
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # v2: prompts being sent to Oxen; a row left behind by a crash means the outcome is unknown
+    """
+    CREATE TABLE enqueues (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        guild_id     INTEGER,
+        channel_id   INTEGER NOT NULL,
+        requester_id INTEGER NOT NULL,
+        prompt       TEXT NOT NULL,
+        started_at   REAL NOT NULL
+    );
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -134,6 +156,10 @@ class JobStore:
     # --- jobs -------------------------------------------------------------------------------
 
     async def add_jobs(self, jobs: Iterable[NewJob]) -> None:
+        await self._insert_jobs(jobs)
+        await self._db.commit()
+
+    async def _insert_jobs(self, jobs: Iterable[NewJob]) -> None:
         now = self._clock()
         rows = [
             (
@@ -160,7 +186,6 @@ class JobStore:
             "created_at, updated_at, upload_limit) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-        await self._db.commit()
 
     async def get(self, generation_id: str) -> Job | None:
         async with self._db.execute(
@@ -231,6 +256,38 @@ class JobStore:
             f"UPDATE jobs SET {assignments}, updated_at = ? WHERE generation_id = ?",
             [(*values, self._clock(), gid) for gid in generation_ids],
         )
+        await self._db.commit()
+
+    # --- enqueue intents ------------------------------------------------------------------------
+
+    async def begin_enqueue(
+        self, *, guild_id: int | None, channel_id: int, requester_id: int, prompt: str
+    ) -> int:
+        """Record that a prompt is about to be sent to Oxen (before the request leaves)."""
+        cursor = await self._db.execute(
+            "INSERT INTO enqueues (guild_id, channel_id, requester_id, prompt, started_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (guild_id, channel_id, requester_id, prompt, self._clock()),
+        )
+        await self._db.commit()
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def end_enqueue(self, enqueue_id: int, jobs: Iterable[NewJob] = ()) -> None:
+        """Outcome known: store the accepted jobs (if any) and drop the intent, atomically."""
+        await self._insert_jobs(jobs)
+        await self._db.execute("DELETE FROM enqueues WHERE id = ?", (enqueue_id,))
+        await self._db.commit()
+
+    async def interrupted_enqueues(self) -> list[InterruptedEnqueue]:
+        async with self._db.execute(
+            "SELECT id, guild_id, channel_id, requester_id, prompt FROM enqueues ORDER BY id"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [InterruptedEnqueue(*row) for row in rows]
+
+    async def forget_enqueue(self, enqueue_id: int) -> None:
+        await self._db.execute("DELETE FROM enqueues WHERE id = ?", (enqueue_id,))
         await self._db.commit()
 
     # --- meta -------------------------------------------------------------------------------

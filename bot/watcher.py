@@ -17,7 +17,7 @@ from typing import Protocol
 
 from bot.delivery import DeliveryFailed
 from bot.oxen import Generation, GenerationStatus, NotFound, OxenClient, OxenError
-from bot.store import Job, JobStatus, JobStore
+from bot.store import InterruptedEnqueue, Job, JobStatus, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ class Deliverer(Protocol):
     async def deliver(self, job: Job) -> int | None: ...
 
     async def finish_status_message(self, job: Job) -> None: ...
+
+    async def find_existing(self, job: Job) -> int | None: ...
+
+    async def explain_interrupted(self, enqueue: InterruptedEnqueue) -> None: ...
 
 
 class Watcher:
@@ -82,6 +86,10 @@ class Watcher:
     async def _run(self) -> None:
         if self._ready is not None:
             await self._ready()
+        try:
+            await self.explain_interrupted_enqueues()
+        except Exception:
+            log.exception("could not explain interrupted enqueues; will not retry")
         while not self._stopping:
             has_open = True
             try:
@@ -117,6 +125,16 @@ class Watcher:
                 # Outcome recorded but not confirmed posted (e.g. a crash mid-delivery).
                 await self._guarded(job, self._deliver(job))
         return True
+
+    async def explain_interrupted_enqueues(self) -> None:
+        """Prompts that were on their way to Oxen when the bot died: tell their requesters."""
+        for enqueue in await self._store.interrupted_enqueues():
+            try:
+                await self._delivery.explain_interrupted(enqueue)
+            except DeliveryFailed as err:
+                log.error("could not tell user %s about an interrupted enqueue: %s",
+                          enqueue.requester_id, err)  # fmt: skip
+            await self._store.forget_enqueue(enqueue.id)
 
     async def _check_pending(self, job: Job, active: Generation | None) -> None:
         if active is not None and not active.status.is_terminal:
@@ -181,10 +199,19 @@ class Watcher:
             return True
 
     async def _deliver(self, job: Job) -> None:
-        """Deliver a job whose outcome was recorded earlier (e.g. before a crash)."""
+        """Deliver a job whose outcome was recorded earlier (e.g. before a crash).
+
+        The earlier attempt may have posted before dying, so look for that post first.
+        """
         with self._claim(job.generation_id) as claimed:
-            if claimed:
-                await self._post(job)
+            if not claimed:
+                return
+            existing = await self._delivery.find_existing(job)
+            if existing is not None:
+                await self._store.mark_delivered(job.generation_id, existing)
+                log.info("generation %s was already posted (%s)", job.generation_id, existing)
+                return
+            await self._post(job)
 
     @contextlib.contextmanager
     def _claim(self, generation_id: str) -> Iterator[bool]:

@@ -6,8 +6,15 @@ from bot.store import SCHEMA_VERSION, JobStatus, JobStore, NewJob
 
 
 def job(gid="gen-1", **overrides):
-    values = dict(generation_id=gid, guild_id=1, channel_id=2, requester_id=3, prompt="a red cube",
-                  model="m", params={"prompt": "a red cube", "seed": 7})  # fmt: skip
+    values = dict(
+        generation_id=gid,
+        guild_id=1,
+        channel_id=2,
+        requester_id=3,
+        prompt="a red cube",
+        model="m",
+        params={"prompt": "a red cube", "seed": 7},
+    )
     values.update(overrides)
     return NewJob(**values)
 
@@ -87,3 +94,46 @@ async def test_newer_schema_is_refused(tmp_path):
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer than this bot"):
         await JobStore.open(path)
+
+
+async def test_enqueue_intent_is_replaced_by_its_jobs_atomically(store):
+    intent = await store.begin_enqueue(guild_id=1, channel_id=2, requester_id=3, prompt="p")
+    [left] = await store.interrupted_enqueues()
+    assert (left.id, left.channel_id, left.requester_id, left.prompt) == (intent, 2, 3, "p")
+    await store.end_enqueue(intent, [job("a")])
+    assert await store.interrupted_enqueues() == []
+    assert (await store.get("a")).status is JobStatus.PENDING
+
+
+async def test_interrupted_enqueue_survives_reopen(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    s = await JobStore.open(path)
+    await s.begin_enqueue(guild_id=None, channel_id=2, requester_id=3, prompt="lost")
+    await s.close()  # the bot died before Oxen's answer was recorded
+    s = await JobStore.open(path)
+    try:
+        [left] = await s.interrupted_enqueues()
+        assert left.prompt == "lost"
+        await s.forget_enqueue(left.id)
+        assert await s.interrupted_enqueues() == []
+    finally:
+        await s.close()
+
+
+async def test_version_1_database_is_migrated_forward(tmp_path):
+    from bot.store import _MIGRATIONS
+
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(_MIGRATIONS[0] + "PRAGMA user_version = 1;")
+        db.execute(
+            "INSERT INTO jobs (generation_id, channel_id, requester_id, prompt, model, status, "
+            "created_at, updated_at) VALUES ('old', 1, 2, 'p', 'm', 'pending', 0, 0)"
+        )
+    s = await JobStore.open(path)
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION
+        assert (await s.get("old")).prompt == "p"
+        assert await s.interrupted_enqueues() == []
+    finally:
+        await s.close()

@@ -17,6 +17,7 @@ class RecordingDelivery:
         self.finished_status: list[int | None] = []
         self.broken: set[str] = set()  # generation ids whose delivery raises
         self.refused: set[str] = set()  # generation ids that nobody accepts
+        self.explained: list = []
 
     async def deliver(self, job: Job) -> int | None:
         if job.generation_id in self.broken:
@@ -28,6 +29,15 @@ class RecordingDelivery:
 
     async def finish_status_message(self, job: Job) -> None:
         self.finished_status.append(job.status_message_id)
+
+    async def find_existing(self, job: Job) -> int | None:
+        for delivered in self.delivered:
+            if delivered.generation_id == job.generation_id:
+                return 1
+        return None
+
+    async def explain_interrupted(self, enqueue) -> None:
+        self.explained.append(enqueue)
 
 
 async def enqueue(oxen_client, store, prompt="a red cube", count=1, status_message_id=None):
@@ -208,3 +218,25 @@ async def test_finish_from_a_push_source_is_idempotent(oxen, oxen_client, store,
     assert sorted(results) == [False, True]
     assert len(delivery.delivered) == 1
     assert await watcher.finish("not-ours", GenerationStatus.SUCCEEDED) is False
+
+
+async def test_interrupted_enqueues_are_explained_once(oxen_client, store, delivery, watcher):
+    await store.begin_enqueue(guild_id=1, channel_id=10, requester_id=20, prompt="lost prompt")
+    await watcher.explain_interrupted_enqueues()
+    await watcher.explain_interrupted_enqueues()
+    assert [e.prompt for e in delivery.explained] == ["lost prompt"]
+
+
+async def test_resumed_delivery_that_already_posted_is_not_posted_again(
+    oxen, oxen_client, store, delivery, watcher
+):
+    oxen.hold = True
+    [gid] = await enqueue(oxen_client, store)
+    await oxen.complete(gid)
+    await watcher.run_pass()
+    assert len(delivery.delivered) == 1
+    # The process died after posting and before recording: the job is back to "delivering".
+    await store.record_outcome(gid, "succeeded", result_url="http://x", error=None)
+    await watcher.run_pass()
+    assert len(delivery.delivered) == 1
+    assert (await store.get(gid)).status is JobStatus.DELIVERED
