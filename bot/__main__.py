@@ -16,6 +16,7 @@ from dotenv import load_dotenv
 
 from bot.app import ImagineBot, Services
 from bot.catalog import ModelCatalog
+from bot.completions import CompletionListener
 from bot.config import ConfigError, RedactSecrets, Settings, load_settings
 from bot.delivery import Delivery
 from bot.imagine import ImagineService
@@ -52,7 +53,10 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
         oxen = OxenClient(settings.oxen_api_key, base_url=settings.oxen_base_url)
         stack.push_async_callback(oxen.close)
 
-        bot = ImagineBot(guild_ids=settings.guild_ids)
+        bot = ImagineBot(
+            guild_ids=settings.guild_ids,
+            discover_gateway=settings.discord_api_base_url is not None,
+        )
         catalog = ModelCatalog(oxen, settings.oxen_model)
         delivery = Delivery(
             bot,
@@ -66,7 +70,6 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
             delivery,
             poll_interval=settings.poll_interval,
             max_generation_age=settings.max_generation_age,
-            ready=bot.wait_until_ready,
         )
         bot.attach(
             Services(
@@ -74,6 +77,7 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
                 catalog=catalog,
                 imagine=ImagineService(oxen, store, catalog, watcher),
                 watcher=watcher,
+                completions=CompletionListener(oxen, watcher),
             )
         )
         stack.push_async_callback(bot.close)  # idempotent; covers failures during start

@@ -8,9 +8,12 @@ import logging
 from dataclasses import dataclass
 
 import discord
+import discord.gateway
+import yarl
 from discord.ext import commands
 
 from bot.catalog import ModelCatalog
+from bot.completions import CompletionListener
 from bot.imagine import ImagineService
 from bot.store import JobStore
 from bot.tree import ImagineTree
@@ -30,10 +33,11 @@ class Services:
     catalog: ModelCatalog
     imagine: ImagineService
     watcher: Watcher
+    completions: CompletionListener
 
 
 class ImagineBot(commands.Bot):
-    def __init__(self, *, guild_ids: tuple[int, ...] = ()) -> None:
+    def __init__(self, *, guild_ids: tuple[int, ...] = (), discover_gateway: bool = False) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,  # slash commands only; no message content
             intents=discord.Intents(guilds=True),
@@ -42,6 +46,7 @@ class ImagineBot(commands.Bot):
             help_command=None,
         )
         self._guild_ids = guild_ids
+        self._discover_gateway = discover_gateway
         self._services: Services | None = None
 
     @property
@@ -54,14 +59,23 @@ class ImagineBot(commands.Bot):
         self._services = services
 
     async def setup_hook(self) -> None:
+        if self._discover_gateway:
+            # discord.py's unsharded client always dials Discord's default gateway; behind a REST
+            # proxy or stand-in, ask the API where the gateway is, as Discord's docs describe.
+            _, url, _ = await self.http.get_bot_gateway()
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        # Subscribe to completion events before any command can enqueue anything.
+        self.services.completions.start()
         self.services.watcher.start()
         await self._sync_commands()
 
     async def close(self) -> None:
         # Stop taking work and let the pass in flight finish before the connection goes.
         if self._services is not None:
+            await self._services.imagine.drain()
+            await self._services.completions.stop()
             await self._services.watcher.stop()
         await super().close()
 

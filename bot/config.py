@@ -35,7 +35,7 @@ class Settings:
     discord_api_base_url: str | None = None
     guild_ids: tuple[int, ...] = ()
     log_level: str = "INFO"
-    poll_interval: float = 3.0
+    poll_interval: float = 2.0
     max_generation_age: float = 15 * 60.0
     max_download_bytes: int = 50 * 1024 * 1024
     download_timeout: float = 60.0
@@ -64,7 +64,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         guild_ids=_guild_ids(get("DISCORD_GUILD_IDS")),
         log_level=_log_level(get("LOG_LEVEL") or "INFO"),
-        poll_interval=_positive_number(get("POLL_INTERVAL_SECONDS"), "POLL_INTERVAL_SECONDS", 3.0),
+        poll_interval=_positive_number(get("POLL_INTERVAL_SECONDS"), "POLL_INTERVAL_SECONDS", 2.0),
         max_generation_age=_positive_number(
             get("MAX_GENERATION_AGE_SECONDS"), "MAX_GENERATION_AGE_SECONDS", 15 * 60.0
         ),

@@ -5,6 +5,7 @@ No Discord types here: the cog translates the interaction into an ``ImagineReque
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -58,9 +59,34 @@ class ImagineService:
         self._store = store
         self._catalog = catalog
         self._watcher = watcher
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+
+    async def drain(self, grace: float = 10.0) -> None:
+        """Refuse new requests and wait (bounded) for those being enqueued to be recorded."""
+        self._closing = True
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("%d requests were still being enqueued at shutdown", self._in_flight)
 
     async def submit(self, request: ImagineRequest) -> Accepted:
         """Enqueue at Oxen and store the jobs. Raises UserFacingError with words for the user."""
+        if self._closing:
+            raise UserFacingError("I'm restarting right now. Please try again in a minute.")
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._submit(request)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _submit(self, request: ImagineRequest) -> Accepted:
         prompt = request.prompt.strip()
         if not prompt:
             raise UserFacingError("The prompt is empty: describe the image you want.")

@@ -21,6 +21,8 @@ from bot.store import InterruptedEnqueue, Job, JobStatus, JobStore
 
 log = logging.getLogger(__name__)
 
+_YOUNG_JOB_SECONDS = 30.0
+
 
 class Deliverer(Protocol):
     """What the watcher needs from delivery (bot.delivery.Delivery implements it)."""
@@ -45,6 +47,7 @@ class Watcher:
         max_generation_age: float = 15 * 60.0,
         max_attempts: int = 8,
         idle_interval: float = 60.0,
+        max_concurrent_deliveries: int = 8,
         ready: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -61,6 +64,11 @@ class Watcher:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[str] = set()
+        self._background: set[asyncio.Task[bool]] = set()
+        self._delivery_slots = asyncio.Semaphore(max_concurrent_deliveries)
+        # Set by the push source: while events flow, polling is only a slow safety net.
+        self.push_healthy = False
+        self._newest_pending_at = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -82,6 +90,8 @@ class Watcher:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _run(self) -> None:
         if self._ready is not None:
@@ -100,9 +110,18 @@ class Watcher:
             self._wakeup.clear()
             if self._stopping:
                 break
-            timeout = self._poll_interval if has_open else self._idle_interval
+            timeout = self.next_interval() if has_open else self._idle_interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    def next_interval(self) -> float:
+        """Seconds to the next poll: short while jobs are young and events are down (Oxen asks
+        for 2-5 s for images), longer once jobs are older, much longer while events flow."""
+        if self.push_healthy:
+            return min(15.0, self._poll_interval * 5)
+        if self._clock() - self._newest_pending_at <= _YOUNG_JOB_SECONDS:
+            return self._poll_interval
+        return min(5.0, self._poll_interval * 2.5)
 
     # --- one pass -----------------------------------------------------------------------------
 
@@ -112,6 +131,7 @@ class Watcher:
         if not jobs:
             return False
         pending = [job for job in jobs if job.status is JobStatus.PENDING]
+        self._newest_pending_at = max((job.created_at for job in pending), default=0.0)
         if pending:
             try:
                 active = {g.generation_id: g for g in await self._oxen.list_generations()}
@@ -174,6 +194,35 @@ class Watcher:
         )
 
     # --- finishing a job (called by passes and by push sources) ----------------------------------
+
+    def finish_soon(
+        self,
+        generation_id: str,
+        status: GenerationStatus,
+        *,
+        result_url: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """finish() in the background, so a push source never waits for a delivery."""
+        if self._stopping:
+            return  # the next start resumes it from the store
+        task = asyncio.create_task(
+            self._finish_with_slot(generation_id, status, result_url=result_url, error=error),
+            name=f"imagine-finish-{generation_id}",
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _finish_with_slot(
+        self, generation_id: str, status: GenerationStatus, *, result_url: str | None,
+        error: str | None,
+    ) -> bool:  # fmt: skip
+        async with self._delivery_slots:
+            try:
+                return await self.finish(generation_id, status, result_url=result_url, error=error)
+            except Exception:
+                log.exception("finishing generation %s failed; polling will retry", generation_id)
+                return False
 
     async def finish(
         self,

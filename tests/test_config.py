@@ -98,9 +98,13 @@ def test_secrets_in_env_example_are_empty():
 def test_missing_setting_exits_2_with_one_line_and_no_traceback(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "OXEN_API_KEY": "oxen-secret-key"}
     result = subprocess.run(
-        [sys.executable, "-m", "bot"], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "imagine-bot: DISCORD_TOKEN is not set: copy .env.example to .env and fill it in"

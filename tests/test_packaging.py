@@ -61,6 +61,12 @@ def test_invite_permissions_match_the_code():
 
 def test_importing_the_package_needs_no_environment():
     code = "import bot.__main__, bot.app, bot.watcher, bot.delivery, cogs.imagine"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr

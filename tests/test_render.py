@@ -6,12 +6,27 @@ from bot.store import Job, JobStatus
 
 def make_job(**overrides) -> Job:
     values = dict(
-        generation_id="0b8f5eb7-361e-4e13-ab73-67457bc8057e", guild_id=1, channel_id=2,
-        requester_id=42, status_message_id=None, prompt="a red cube", model="flux",
-        params={"seed": 5}, batch_index=0, batch_size=1, status=JobStatus.DELIVERING,
-        outcome="succeeded", result_url=None, error=None, attempts=0, result_message_id=None,
-        created_at=0.0, updated_at=0.0, finished_at=None, upload_limit=None,
-    )  # fmt: skip
+        generation_id="0b8f5eb7-361e-4e13-ab73-67457bc8057e",
+        guild_id=1,
+        channel_id=2,
+        requester_id=42,
+        status_message_id=None,
+        prompt="a red cube",
+        model="flux",
+        params={"seed": 5},
+        batch_index=0,
+        batch_size=1,
+        status=JobStatus.DELIVERING,
+        outcome="succeeded",
+        result_url=None,
+        error=None,
+        attempts=0,
+        result_message_id=None,
+        created_at=0.0,
+        updated_at=0.0,
+        finished_at=None,
+        upload_limit=None,
+    )
     values.update(overrides)
     return Job(**values)
 
@@ -38,7 +53,7 @@ def test_prompt_cannot_ping_or_format():
 
 
 def test_only_the_requester_may_be_pinged():
-    mentions = render.mention_requester(make_job()).to_dict()
+    mentions = render.mention_only(42).to_dict()
     assert mentions["parse"] == []
     assert mentions["users"] == [42]
     assert "roles" not in mentions or mentions["roles"] == []
@@ -49,4 +64,4 @@ def test_messages_name_the_requester_and_reason():
     text = render.failure_content(job, "Insufficient credits")
     assert text.startswith("<@42>") and "Insufficient credits" in text and "2 of 3" in text
     assert "cancelled" in render.cancelled_content(job)
-    assert isinstance(render.mention_requester(job), discord.AllowedMentions)
+    assert isinstance(render.mention_only(job.requester_id), discord.AllowedMentions)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import discord.gateway
 import discord.http
 import pytest
 
@@ -26,6 +27,7 @@ class RunningBot:
         self._shutdown = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._saved_base = discord.http.Route.BASE
+        self._saved_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
 
     async def start(self, fake: FakeDiscord, timeout: float = 10.0) -> None:
         self._shutdown = asyncio.Event()
@@ -46,6 +48,7 @@ class RunningBot:
         finally:
             self._task = None
             discord.http.Route.BASE = self._saved_base
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved_gateway
 
 
 @dataclass

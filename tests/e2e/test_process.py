@@ -11,7 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_python_m_bot_serves_imagine_and_stops_cleanly_on_sigterm(discord_fake, oxen, tmp_path):
+async def test_python_m_bot_serves_imagine_and_stops_cleanly_on_sigterm(
+    discord_fake, oxen, tmp_path
+):
     guild = discord_fake.create_guild("Process Guild")
     channel = discord_fake.create_channel(guild, "general")
     alice = discord_fake.create_user("alice")

@@ -642,7 +642,7 @@ class FakeOxen:
     ) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             # Polling keeps the fake simple; 10 ms is plenty for tests.
-            while self._row(gen_id)["status"] != status:  # noqa: ASYNC110
+            while self._row(gen_id)["status"] != status:
                 await asyncio.sleep(0.01)
         return self.generations[gen_id]
 
@@ -655,7 +655,7 @@ class FakeOxen:
     async def wait_for_subscribers(self, count: int = 1, *, timeout: float = 5.0) -> None:
         """Wait until exactly ``count`` event streams are open (0 works too)."""
         async with asyncio.timeout(timeout):
-            while len(self._subscribers) != count:  # noqa: ASYNC110
+            while len(self._subscribers) != count:
                 await asyncio.sleep(0.01)
 
     async def emit_raw(self, text: str) -> None:

@@ -62,6 +62,9 @@ class GatewaySession:
     resumes: int = 0
     invalidated: bool = False
     identify: dict[str, Any] = field(default_factory=dict)
+    initial_seq: int = 0  # READY + the GUILD_CREATEs that follow IDENTIFY
+    ready_sent: bool = False
+    live: bool = False
 
     @property
     def seq(self) -> int:
@@ -94,7 +97,7 @@ class Gateway:
         *,
         token: str,
         ready_payload: Callable[[GatewaySession], dict[str, Any]],
-        guild_payloads: Callable[[], list[dict[str, Any]]],
+        guild_payloads: Callable[[GatewaySession], list[dict[str, Any]]],
         heartbeat_interval_ms: int = 41250,
     ) -> None:
         self.token = token
@@ -107,7 +110,7 @@ class Gateway:
         self.connected = asyncio.Event()
         self.received: list[dict[str, Any]] = []
 
-    # -- public ---------------------------------------------------------------------------------
+    # -- public --
 
     @property
     def current(self) -> GatewaySession | None:
@@ -137,7 +140,7 @@ class Gateway:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    # -- internals --------------------------------------------------------------------------------
+    # -- internals --
 
     def _append(self, session: GatewaySession, name: str, data: dict[str, Any]) -> None:
         session.events.append(GatewayEvent(seq=session.seq + 1, name=name, data=data))
@@ -160,9 +163,11 @@ class Gateway:
                 event = session.events[conn.sent]
                 await conn.send({"op": DISPATCH, "t": event.name, "s": event.seq, "d": event.data})
                 conn.sent += 1
+                if conn.sent >= session.initial_seq:
+                    session.ready_sent = True
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=0, timeout=2.0)
         await ws.prepare(request)
         conn = _Connection(ws)
         self._connections.add(conn)
@@ -179,6 +184,10 @@ class Gateway:
             pass
         finally:
             self._connections.discard(conn)
+            if conn.session is not None and not any(
+                c.session is conn.session for c in self._connections
+            ):
+                conn.session.live = False
             writer.cancel()
             if not ws.closed:
                 await ws.close()
@@ -203,8 +212,10 @@ class Gateway:
             self.sessions.append(session)
             conn.session = session
             self._append(session, "READY", self._ready_payload(session))
-            for guild in self._guild_payloads():
+            for guild in self._guild_payloads(session):
                 self._append(session, "GUILD_CREATE", guild)
+            session.initial_seq = session.seq
+            session.live = True
             self.connected.set()
         elif op == RESUME:
             data = data or {}
@@ -219,6 +230,7 @@ class Gateway:
             found.connections += 1
             conn.sent = min(int(data.get("seq") or 0), found.seq)
             conn.session = found
+            found.live = True
             self._append(found, "RESUMED", {})
             self.connected.set()
         elif op in (3, 4, 8):  # presence, voice state, request guild members

@@ -310,6 +310,30 @@ class RequestRecord:
     def payload(self) -> Any:
         return self.json
 
+    @property
+    def code(self) -> int | None:
+        return self.error_code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "route": self.route,
+            "status": self.status,
+            "code": self.error_code,
+            "message": (self.error or {}).get("message"),
+            "errors": (self.error or {}).get("errors"),
+            "json": self.json,
+            "time": self.time,
+        }
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dict-style access (``record.get("code")``) for tests that treat errors as dicts."""
+        return self.as_dict().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.as_dict()[key]
+
 
 @dataclass
 class GatewayEvent:

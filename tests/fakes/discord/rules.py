@@ -160,8 +160,8 @@ def validate_message(
         if len(name) > MAX_FILENAME:
             errs.setdefault("files", {})[str(index)] = {"filename": _max_len(MAX_FILENAME)}
     for index, att in enumerate(kept):
-        name = att.get("filename")
-        if isinstance(name, str) and len(name) > MAX_FILENAME:
+        kept_name = att.get("filename")
+        if isinstance(kept_name, str) and len(kept_name) > MAX_FILENAME:
             errs.setdefault("attachments", {})[str(index)] = {"filename": _max_len(MAX_FILENAME)}
     if errs:
         raise errors.invalid_form_body(errs)

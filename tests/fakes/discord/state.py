@@ -76,7 +76,7 @@ class FakeState:
         self.emit: EventSink = lambda name, data: None
         self._changed = asyncio.Event()
 
-    # -- change notification -------------------------------------------------------------
+    # -- change notification --
 
     def touch(self) -> None:
         """Wake everyone waiting for a message change."""
@@ -88,7 +88,7 @@ class FakeState:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
 
-    # -- world building --------------------------------------------------------------------
+    # -- world building --
 
     def create_user(self, name: str, *, bot: bool = False) -> UserRecord:
         user = UserRecord(id=self.ids.next(), name=name, bot=bot, global_name=name)
@@ -212,6 +212,16 @@ class FakeState:
         guild.roles[guild.members_role_id].permissions |= extra
         everyone.permissions &= permissions
 
+    def get_or_create_dm(self, user_id: int) -> ChannelRecord:
+        channel_id = self.dm_channels.get(user_id)
+        if channel_id is not None:
+            return self.channels[channel_id]
+        channel = ChannelRecord(id=self.ids.next(), type=1, name=None, recipient_id=user_id)
+        self.channels[channel.id] = channel
+        self.channel_messages[channel.id] = []
+        self.dm_channels[user_id] = channel.id
+        return channel
+
     # -- look-ups ----------------------------------------------------------------------------
 
     def guild_of(self, channel: ChannelRecord) -> GuildRecord | None:
@@ -272,7 +282,7 @@ class FakeState:
     def bot_permissions_in(self, channel: ChannelRecord) -> int:
         return self.permissions_for(self.bot_user.id, channel)
 
-    # -- attachments ----------------------------------------------------------------------------
+    # -- attachments --
 
     def store_attachment(
         self,
@@ -303,7 +313,7 @@ class FakeState:
         self.attachments[attachment_id] = record
         return record
 
-    # -- messages ---------------------------------------------------------------------------------
+    # -- messages --
 
     def add_message(self, message: MessageRecord) -> None:
         self.messages_by_id[message.id] = message
@@ -326,7 +336,7 @@ class FakeState:
         self.deleted_messages.append(message)
         self.touch()
 
-    # -- JSON views ---------------------------------------------------------------------------------
+    # -- JSON views --
 
     def user_payload(self, user_id: int) -> dict[str, Any]:
         user = self.users.get(user_id)
@@ -388,7 +398,9 @@ class FakeState:
     def role_payloads(self, guild: GuildRecord) -> list[dict[str, Any]]:
         return [r.to_payload() for r in guild.roles.values()]
 
-    def guild_payload(self, guild: GuildRecord, *, full: bool = True) -> dict[str, Any]:
+    def guild_payload(
+        self, guild: GuildRecord, *, full: bool = True, all_members: bool = True
+    ) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "id": str(guild.id),
             "name": guild.name,
@@ -433,7 +445,11 @@ class FakeState:
                     "threads": [
                         self.channel_payload(c) for c in live if c.is_thread and not c.archived
                     ],
-                    "members": [self.member_payload(guild, m) for m in guild.members.values()],
+                    "members": [
+                        self.member_payload(guild, m)
+                        for m in guild.members.values()
+                        if all_members or m.user.id == self.bot_user.id
+                    ],
                     "voice_states": [],
                     "presences": [],
                     "stage_instances": [],
@@ -501,7 +517,7 @@ class FakeState:
             ]
         return payload
 
-    # -- commands -----------------------------------------------------------------------------
+    # -- commands --
 
     def registered_commands(self, guild_id: int | None = None) -> list[dict[str, Any]]:
         if guild_id is None:
