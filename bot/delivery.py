@@ -10,6 +10,7 @@ import io
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import discord
 
@@ -29,6 +30,10 @@ from bot.store import InterruptedEnqueue, Job
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+# Discord error codes that mean "this channel will not take the post", retrying cannot help:
+# unknown channel, missing access, missing permissions, archived thread, locked thread.
+_CHANNEL_REFUSED = frozenset({10003, 50001, 50013, 50083, 160005})
 
 
 class DeliveryFailed(Exception):
@@ -69,7 +74,9 @@ class Delivery:
         outgoing = await self._compose(job)
         try:
             message = await self._send_to_channel(job, outgoing)
-        except (discord.Forbidden, discord.NotFound) as err:
+        except discord.HTTPException as err:
+            if not _channel_refused(err):
+                raise  # transient (5xx, rate limit): the watcher retries
             log.warning(
                 "cannot post generation %s in channel %s (%s); trying the requester's DMs",
                 job.generation_id, job.channel_id, err.text or err.status,
@@ -205,15 +212,20 @@ class Delivery:
         *,
         reference: discord.MessageReference | None,
     ) -> discord.Message:
-        file = outgoing.file()
+        # discord.py's typed overloads take each of these only when present.
+        extras: dict[str, Any] = {}
+        if outgoing.embed is not None:
+            extras["embed"] = outgoing.embed
+        if (file := outgoing.file()) is not None:
+            extras["file"] = file
+        if reference is not None:
+            extras["reference"] = reference
         return await target.send(
             content=outgoing.content,
-            embed=outgoing.embed if outgoing.embed is not None else discord.utils.MISSING,
-            file=file if file is not None else discord.utils.MISSING,
             allowed_mentions=render.mention_only(job.requester_id),
-            reference=reference if reference is not None else discord.utils.MISSING,
             # Discord drops a second message with the same nonce: a retried post is not doubled.
             nonce=job.generation_id.replace("-", "")[:25],
+            **extras,
         )
 
     def _can_reply(self, job: Job) -> bool:
@@ -242,3 +254,7 @@ def _mentions_generation(message: discord.Message, generation_id: str) -> bool:
     if any(a.filename.startswith(generation_id) for a in message.attachments):
         return True
     return any(generation_id in (embed.footer.text or "") for embed in message.embeds)
+
+
+def _channel_refused(err: discord.HTTPException) -> bool:
+    return isinstance(err, discord.Forbidden | discord.NotFound) or err.code in _CHANNEL_REFUSED

@@ -182,8 +182,7 @@ class Watcher:
             await self._cancel_stalled(job)
 
     async def _cancel_stalled(self, job: Job) -> None:
-        minutes = max(1, round(self._max_age / 60))
-        duration = f"{minutes} minute" + ("" if minutes == 1 else "s")
+        duration = _duration(self._max_age)
         with contextlib.suppress(NotFound):
             await self._oxen.cancel(job.generation_id)
         log.warning("generation %s stalled past %s; cancelled", job.generation_id, duration)
@@ -310,3 +309,8 @@ class Watcher:
                     "generation %s: attempt %d failed; will retry: %r",
                     job.generation_id, attempts, err, exc_info=True,
                 )  # fmt: skip
+
+
+def _duration(seconds: float) -> str:
+    value, unit = (round(seconds), "second") if seconds < 120 else (round(seconds / 60), "minute")
+    return f"{value} {unit}" + ("" if value == 1 else "s")

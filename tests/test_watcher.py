@@ -195,14 +195,14 @@ async def test_unknown_generation_is_reported_to_the_requester(
 
 async def test_stalled_generation_is_cancelled_at_oxen(oxen, oxen_client, store, delivery):
     clock = [0.0]
-    watcher = Watcher(oxen_client, store, delivery, max_generation_age=60, clock=lambda: clock[0])
+    watcher = Watcher(oxen_client, store, delivery, max_generation_age=120, clock=lambda: clock[0])
     oxen.hold = True
     [gid] = await enqueue(oxen_client, store)
     clock[0] = 10_000_000_000.0
     await watcher.run_pass()
     assert oxen.generations[gid]["status"] == "cancelled"
     [job] = delivery.delivered
-    assert job.outcome == "cancelled" and "1 minute," in (job.error or "")
+    assert job.outcome == "cancelled" and "2 minutes," in (job.error or "")
 
 
 async def test_finish_from_a_push_source_is_idempotent(oxen, oxen_client, store, delivery, watcher):

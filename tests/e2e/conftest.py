@@ -92,10 +92,11 @@ async def world(discord_fake: FakeDiscord, oxen: FakeOxen, tmp_path: Path) -> As
     settings = bot_settings(discord_fake, oxen, guild.id, tmp_path / "data" / "bot.sqlite3")
     running = RunningBot(settings)
     await running.start(discord_fake)
+    world = World(discord_fake, oxen, running, guild, channel, alice, bob)
     try:
-        yield World(discord_fake, oxen, running, guild, channel, alice, bob)
+        yield world
     finally:
-        await running.stop()
+        await world.bot.stop()  # a test may have restarted the bot with other settings
         # Nothing of the bot may outlive the test.
         leftover = [
             t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()

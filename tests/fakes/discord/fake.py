@@ -234,6 +234,14 @@ class FakeDiscord:
         channel.locked = locked
         self.gateway.dispatch("THREAD_UPDATE", self.state.channel_payload(channel))
 
+    def delete_message(self, message: MessageRecord) -> None:
+        """Someone (a moderator, the author) deletes a message, as in the Discord client."""
+        self.state.delete_message(message)
+        data = {"id": str(message.id), "channel_id": str(message.channel_id)}
+        if message.guild_id:
+            data["guild_id"] = str(message.guild_id)
+        self.gateway.dispatch("MESSAGE_DELETE", data)
+
     def close_dms(self, user: UserRecord) -> None:
         user.dms_open = False
 
