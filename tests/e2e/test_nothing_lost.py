@@ -371,3 +371,54 @@ async def test_expired_result_url_is_refreshed_once(world):
     await world.bot.start(world.discord)
     result = await world.discord.wait_for_message(world.channel, is_result)
     assert result.attachments[0].data == world.oxen.result_bytes(gid)
+
+
+async def restart_with(world, **changes):
+    await world.bot.stop()
+    world.bot = RunningBot(replace(world.bot.settings, **changes))
+    await world.bot.start(world.discord)
+
+
+async def test_slow_download_is_abandoned_with_a_clear_message(world):
+    await restart_with(world, download_timeout=0.5)
+    world.oxen.make_results_slow(0.2, chunk_size=16)
+    await imagine(world, prompt="a sluggish sloth")
+    message = await world.discord.wait_for_message(
+        world.channel, lambda m: "took too long" in m.content, timeout=15
+    )
+    assert "a sluggish sloth" in message.content and not message.attachments
+
+
+async def test_expired_link_that_cannot_be_refreshed_is_explained(world):
+    world.oxen.events_enabled = False
+    world.oxen.drop_event_streams()
+    world.oxen.hold = True
+    await queued(world, await imagine(world, prompt="a fading photo"))
+    [gid] = list(world.oxen.generations)
+    await world.bot.stop()
+    await world.oxen.complete(gid)
+    stale = world.oxen.generations[gid]["result_url"]
+    world.oxen.expire_result(gid)
+    with sqlite3.connect(world.bot.settings.database_path) as db:
+        db.execute(
+            "UPDATE jobs SET status = 'delivering', outcome = 'succeeded', result_url = ?", (stale,)
+        )
+    world.oxen.fail_next("GET", f"/api/ai/queue/{gid}", 404, times=10)
+    await world.bot.start(world.discord)
+    message = await world.discord.wait_for_message(
+        world.channel, lambda m: "link expired" in m.content, timeout=15
+    )
+    assert "a fading photo" in message.content
+
+
+async def test_generation_unknown_to_oxen_is_reported_to_the_requester(world):
+    world.oxen.events_enabled = False
+    world.oxen.drop_event_streams()
+    world.oxen.hold = True
+    await queued(world, await imagine(world, prompt="a ghost ship"))
+    [gid] = list(world.oxen.generations)
+    del world.oxen.generations[gid]  # Oxen lost it
+    message = await world.discord.wait_for_message(
+        world.channel, lambda m: "no longer knows" in m.content, timeout=15
+    )
+    assert "a ghost ship" in message.content and message.pinged_users == [world.alice.id]
