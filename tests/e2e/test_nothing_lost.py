@@ -56,6 +56,16 @@ def scene(discord_fake):
     return guild, channel, alice
 
 
+async def queue_held_job(discord_fake, oxen, channel, user):
+    """/imagine a job that Oxen holds, and wait until the bot has stored and announced it."""
+    oxen.hold = True
+    interaction = await discord_fake.invoke_slash_command(
+        user, channel, "imagine", options={"prompt": "a red cube"}
+    )
+    await interaction.wait_acknowledged(timeout=3)
+    await discord_fake.wait_for_message(channel, lambda m: "Queued" in m.content)
+
+
 async def test_pending_job_survives_kill_9_and_is_delivered_after_restart(
     discord_fake, oxen, tmp_path, scene
 ):
@@ -64,12 +74,7 @@ async def test_pending_job_survives_kill_9_and_is_delivered_after_restart(
     first, second = BotProcess(env, tmp_path), BotProcess(env, tmp_path)
     try:
         await first.start(discord_fake, guild)
-        oxen.hold = True
-        interaction = await discord_fake.invoke_slash_command(
-            alice, channel, "imagine", options={"prompt": "a red cube"}
-        )
-        await interaction.wait_acknowledged(timeout=3)
-        await discord_fake.wait_for_message(channel, lambda m: "Queued" in m.content)
+        await queue_held_job(discord_fake, oxen, channel, alice)
         await first.kill()
         [gid] = list(oxen.generations)
         await oxen.complete(gid)  # finishes while the bot is dead: its event is lost
@@ -131,12 +136,7 @@ async def test_sigterm_stops_cleanly_and_pending_work_resumes(discord_fake, oxen
     first, second = BotProcess(env, tmp_path), BotProcess(env, tmp_path)
     try:
         await first.start(discord_fake, guild)
-        oxen.hold = True
-        interaction = await discord_fake.invoke_slash_command(
-            alice, channel, "imagine", options={"prompt": "a red cube"}
-        )
-        await interaction.wait_acknowledged(timeout=3)
-        await discord_fake.wait_for_message(channel, lambda m: "Queued" in m.content)
+        await queue_held_job(discord_fake, oxen, channel, alice)
         assert await first.terminate() == 0
         assert "shutting down" in first.text and "Traceback" not in first.text
         with sqlite3.connect(tmp_path / "bot.sqlite3") as db:  # the store was closed cleanly
