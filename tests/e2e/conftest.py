@@ -30,10 +30,12 @@ class RunningBot:
         self._saved_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
 
     async def start(self, fake: FakeDiscord, timeout: float = 10.0) -> None:
+        """Start and wait for the bot's gateway READY (commands are synced before it connects)."""
+        known = {id(session) for session in fake.ready_sessions()}
         self._shutdown = asyncio.Event()
         self._task = asyncio.create_task(run(self.settings, self._shutdown))
         async with asyncio.timeout(timeout):
-            while not (fake.registered_commands(fake.guilds[0]) and fake.ready_sessions()):
+            while not [s for s in fake.ready_sessions() if id(s) not in known]:
                 if self._task.done():
                     self._task.result()  # surface a start-up failure
                 await asyncio.sleep(0.02)
