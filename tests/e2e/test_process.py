@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.process import BotProcess, bot_env
 
 
@@ -32,3 +34,19 @@ async def test_python_m_bot_serves_imagine_and_stops_cleanly_on_sigterm(
     # Secrets never reach the logs, even at DEBUG.
     assert discord_fake.token not in bot.text and oxen.api_key not in bot.text
     assert (tmp_path / "bot.sqlite3").exists()
+
+
+async def test_a_token_discord_refuses_stops_with_one_clear_line(discord_fake, oxen, tmp_path):
+    guild = discord_fake.create_guild("Process Guild")
+    env = bot_env(discord_fake, oxen, guild.id, tmp_path / "bot.sqlite3")
+    env["DISCORD_TOKEN"] = "not-the-right-token"
+    bot = BotProcess(env, tmp_path)
+    try:
+        with pytest.raises(AssertionError) as exited:
+            await bot.start(discord_fake, guild)
+    finally:
+        await bot.ensure_stopped()
+    assert bot.process is not None and bot.process.returncode == 2
+    text = str(exited.value)
+    assert "Discord refused DISCORD_TOKEN" in text
+    assert "Traceback" not in text and "not-the-right-token" not in text
