@@ -2,7 +2,8 @@
 
 A pass lists Oxen's active generations once, fetches only the jobs that left the active list, and
 hands every finished job to delivery. Push sources (the completion event stream) call
-``finish()`` directly; ``_in_flight`` makes sure a job is finished once even if both report it.
+``finish_soon()``; claiming a job before any await makes sure it is finished once even if both
+report it.
 A failing job is logged and retried on the next pass; it never stops the others or the loop.
 """
 
@@ -43,12 +44,11 @@ class Watcher:
         store: JobStore,
         delivery: Deliverer,
         *,
-        poll_interval: float = 3.0,
+        poll_interval: float = 2.0,
         max_generation_age: float = 15 * 60.0,
         max_attempts: int = 8,
         idle_interval: float = 60.0,
         max_concurrent_deliveries: int = 8,
-        ready: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._oxen = oxen
@@ -58,7 +58,6 @@ class Watcher:
         self._max_age = max_generation_age
         self._max_attempts = max_attempts
         self._idle_interval = idle_interval
-        self._ready = ready
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -94,20 +93,19 @@ class Watcher:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _run(self) -> None:
-        if self._ready is not None:
-            await self._ready()
         try:
             await self.explain_interrupted_enqueues()
         except Exception:
             log.exception("could not explain interrupted enqueues; will not retry")
         while not self._stopping:
+            # Cleared before the pass, so a wake() during the pass triggers the next one at once.
+            self._wakeup.clear()
             has_open = True
             try:
                 has_open = await self.run_pass()
             except Exception:
                 # Never let the loop die: log, wait a tick, try again.
                 log.exception("watcher pass failed; retrying in %.1fs", self._poll_interval)
-            self._wakeup.clear()
             if self._stopping:
                 break
             timeout = self.next_interval() if has_open else self._idle_interval
