@@ -130,6 +130,7 @@ class Watcher:
             return False
         pending = [job for job in jobs if job.status is JobStatus.PENDING]
         self._newest_pending_at = max((job.created_at for job in pending), default=0.0)
+        work: list[tuple[Job, Awaitable[None]]] = []
         if pending:
             try:
                 active = {g.generation_id: g for g in await self._oxen.list_generations()}
@@ -137,12 +138,22 @@ class Watcher:
                 log.warning("could not list Oxen's active generations (%s); retrying", err)
                 return True
             for job in pending:
-                await self._guarded(job, self._check_pending(job, active.get(job.generation_id)))
-        for job in jobs:
-            if job.status is JobStatus.DELIVERING:
-                # Outcome recorded but not confirmed posted (e.g. a crash mid-delivery).
-                await self._guarded(job, self._deliver(job))
+                generation = active.get(job.generation_id)
+                still_running = generation is not None and not generation.status.is_terminal
+                if still_running and not self._stalled(job):
+                    continue  # the common case: nothing to do, no request made
+                work.append((job, self._check_pending(job, generation)))
+        # Outcome recorded but not confirmed posted (e.g. a crash mid-delivery).
+        work += [(job, self._deliver(job)) for job in jobs if job.status is JobStatus.DELIVERING]
+        await asyncio.gather(*(self._with_slot(job, item) for job, item in work))
         return True
+
+    async def _with_slot(self, job: Job, work: Awaitable[None]) -> None:
+        async with self._delivery_slots:
+            await self._guarded(job, work)
+
+    def _stalled(self, job: Job) -> bool:
+        return self._clock() - job.created_at > self._max_age
 
     async def explain_interrupted_enqueues(self) -> None:
         """Prompts that were on their way to Oxen when the bot died: tell their requesters."""
@@ -156,8 +167,7 @@ class Watcher:
 
     async def _check_pending(self, job: Job, active: Generation | None) -> None:
         if active is not None and not active.status.is_terminal:
-            if self._clock() - job.created_at > self._max_age:
-                await self._cancel_stalled(job)
+            await self._cancel_stalled(job)  # only stalled jobs get here while still active
             return
         try:
             generation = await self._oxen.get_generation(job.generation_id)
@@ -176,7 +186,7 @@ class Watcher:
                 result_url=generation.result_url,
                 error=generation.error_message,
             )
-        elif self._clock() - job.created_at > self._max_age:
+        elif self._stalled(job):
             await self._cancel_stalled(job)
 
     async def _cancel_stalled(self, job: Job) -> None:
