@@ -89,8 +89,11 @@ class CompletionListener:
                 )
 
     def _set_connected(self, value: bool) -> None:
+        was_connected = self._connected.is_set()
         if value:
             self._connected.set()
         else:
             self._connected.clear()
         self._watcher.push_healthy = value
+        if was_connected and not value:
+            self._watcher.wake()  # back to polling at once, not after the long healthy tick

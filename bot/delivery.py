@@ -30,6 +30,7 @@ from bot.store import InterruptedEnqueue, Job
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+_HISTORY_SCAN = 500  # messages looked at when checking whether a job was already posted
 
 # Discord error codes that mean "this channel will not take the post", retrying cannot help:
 # unknown channel, missing access, missing permissions, archived thread, locked thread.
@@ -94,9 +95,11 @@ class Delivery:
         if me is None:
             return None
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        since = datetime.fromtimestamp(job.created_at - 1, tz=UTC)
+        # The post came after the outcome was recorded (updated_at); start a little before that
+        # and page far enough to find it in a busy channel.
+        since = datetime.fromtimestamp(job.updated_at - 5, tz=UTC)
         try:
-            async for message in channel.history(limit=100, after=since):
+            async for message in channel.history(limit=_HISTORY_SCAN, after=since):
                 if message.author.id == me.id and _mentions_generation(message, job.generation_id):
                     return message.id
         except discord.HTTPException as err:

@@ -136,7 +136,7 @@ class ImagineService:
         log.info(
             "queued %s for user %s in channel %s", ids, request.requester_id, request.channel_id
         )
-        self._watcher.wake()
+        self._watcher.job_added()
         return Accepted(ids, model)
 
     async def attach_status_message(self, accepted: Accepted, message_id: int) -> None:

@@ -23,6 +23,7 @@ from bot.store import InterruptedEnqueue, Job, JobStatus, JobStore
 log = logging.getLogger(__name__)
 
 _YOUNG_JOB_SECONDS = 30.0
+_MIN_PASS_GAP = 0.5
 
 
 class Deliverer(Protocol):
@@ -68,6 +69,7 @@ class Watcher:
         # Set by the push source: while events flow, polling is only a slow safety net.
         self.push_healthy = False
         self._newest_pending_at = 0.0
+        self._last_pass_at = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -76,8 +78,14 @@ class Watcher:
             self._task = asyncio.create_task(self._run(), name="imagine-watcher")
 
     def wake(self) -> None:
-        """Something changed (a new job): run a pass now instead of waiting for the tick."""
+        """Run a pass now instead of waiting for the tick (e.g. the event stream reconnected)."""
         self._wakeup.set()
+
+    def job_added(self) -> None:
+        """A new job was stored. While events flow its completion arrives by push, and the
+        safety-net tick (which keeps running while events flow) is soon enough: no extra poll."""
+        if not self.push_healthy:
+            self.wake()
 
     @property
     def running(self) -> bool:
@@ -100,6 +108,7 @@ class Watcher:
         while not self._stopping:
             # Cleared before the pass, so a wake() during the pass triggers the next one at once.
             self._wakeup.clear()
+            self._last_pass_at = time.monotonic()
             has_open = True
             try:
                 has_open = await self.run_pass()
@@ -108,9 +117,16 @@ class Watcher:
                 log.exception("watcher pass failed; retrying in %.1fs", self._poll_interval)
             if self._stopping:
                 break
-            timeout = self.next_interval() if has_open else self._idle_interval
+            # While events flow the tick continues even with nothing open, so a job added then
+            # (without a wake) is polled within one safety-net tick.
+            busy = has_open or self.push_healthy
+            timeout = self.next_interval() if busy else self._idle_interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
+            # Coalesce bursts of wakes (many /imagine at once) into at most one pass per gap.
+            gap = self._last_pass_at + min(_MIN_PASS_GAP, self._poll_interval) - time.monotonic()
+            if gap > 0 and not self._stopping:
+                await asyncio.sleep(gap)
 
     def next_interval(self) -> float:
         """Seconds to the next poll: short while jobs are young and events are down (Oxen asks
@@ -262,6 +278,11 @@ class Watcher:
         with self._claim(job.generation_id) as claimed:
             if not claimed:
                 return
+            # The pass read this job earlier; a push source may have delivered it since.
+            current = await self._store.get(job.generation_id)
+            if current is None or current.status is not JobStatus.DELIVERING:
+                return
+            job = current
             existing = await self._delivery.find_existing(job)
             if existing is not None:
                 await self._store.mark_delivered(job.generation_id, existing)

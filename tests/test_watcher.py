@@ -240,3 +240,25 @@ async def test_resumed_delivery_that_already_posted_is_not_posted_again(
     await watcher.run_pass()
     assert len(delivery.delivered) == 1
     assert (await store.get(gid)).status is JobStatus.DELIVERED
+
+
+async def test_new_jobs_do_not_trigger_a_poll_while_events_flow(oxen_client, store, delivery):
+    watcher = Watcher(oxen_client, store, delivery)
+    watcher.push_healthy = True
+    watcher.job_added()
+    assert not watcher._wakeup.is_set()  # the safety-net tick is soon enough
+    watcher.push_healthy = False
+    watcher.job_added()
+    assert watcher._wakeup.is_set()  # polling is all we have: look now
+
+
+async def test_a_stale_copy_of_a_delivered_job_is_not_delivered_again(
+    oxen, oxen_client, store, delivery, watcher
+):
+    oxen.hold = True
+    [gid] = await enqueue(oxen_client, store)
+    await store.record_outcome(gid, "succeeded", result_url="http://x", error=None)
+    stale = await store.get(gid)  # what a pass read before a push source delivered it
+    await store.mark_delivered(gid, 5)
+    await watcher._deliver(stale)
+    assert delivery.delivered == []

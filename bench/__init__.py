@@ -1,0 +1,1 @@
+"""Scripts that print figures (see README.md)."""

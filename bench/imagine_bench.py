@@ -1,0 +1,1039 @@
+"""/imagine end to end: the real bot (a ``python -m bot`` process) against the local Discord and
+the fake Oxen on 127.0.0.1, next to a naive baseline bot defined in this file, in one run.
+
+    python bench/imagine_bench.py [--n 40] [--rate 10] [--gen-min 1] [--gen-max 3] [--tick 2]
+                                  [--pending 1000] [--sustained] [--quick] [--json PATH]
+
+Phases, each with fresh fakes, a fresh database and a fresh bot process (so CPU and peak RSS are
+that phase's own): our bot with Oxen's completion events, our bot with events forced off, the
+naive bot, a load phase at ``--load-rate`` /imagine per second, and ``--pending`` generations
+held at Oxen (ours, then the naive bot) to measure idle CPU and memory. See bench/README.md.
+
+The harness imports the fakes lazily: the naive bot runs this same file (``--run-naive-bot``)
+and must not carry the fakes' modules in its memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import math
+import os
+import random
+import re
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import aiohttp
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from discord import app_commands
+
+if TYPE_CHECKING:
+    from bench.world import World
+    from tests.fakes.discord import InteractionRecord, MessageRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+NAIVE_FLAG = "--run-naive-bot"
+MODEL = "black-forest-labs-flux-2-klein-4b"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MAX_COUNT = 4  # /imagine count=1..4: the pending phase enqueues 4 generations per interaction
+
+BotKind = Literal["ours", "naive"]
+
+
+# --- the naive baseline: the Oxen docs' loop, one polling task per generation --------------------
+
+
+class NaiveBot(discord.Client):
+    """A first /imagine bot: defer, enqueue, then one task per generation that asks Oxen for it
+    every ``poll_seconds`` and posts the image with ``channel.send``. No store, no events."""
+
+    def __init__(self, *, oxen_url: str, oxen_key: str, guild_id: int, poll_seconds: float):
+        super().__init__(intents=discord.Intents(guilds=True))
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(naive_imagine)
+        self._oxen_url = oxen_url
+        self._oxen_key = oxen_key
+        self._guild_id = guild_id
+        self._poll_seconds = poll_seconds
+        self._session: aiohttp.ClientSession | None = None
+        self._followers: set[asyncio.Task[None]] = set()
+
+    async def setup_hook(self) -> None:
+        self._session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {self._oxen_key}"})
+        _, url, _ = await self.http.get_bot_gateway()  # the stand-in's gateway
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        guild = discord.Object(self._guild_id)
+        self.tree.copy_global_to(guild=guild)
+        await self.tree.sync(guild=guild)
+
+    async def close(self) -> None:
+        for task in self._followers:
+            task.cancel()
+        await asyncio.gather(*self._followers, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        await super().close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "setup_hook has not run"
+        return self._session
+
+    async def imagine(self, interaction: discord.Interaction, prompt: str, count: int) -> None:
+        await interaction.response.defer(thinking=True)
+        body = {"model": MODEL, "prompt": prompt, "num_generations": count}
+        async with self.session.post(f"{self._oxen_url}/api/ai/queue", json=body) as resp:
+            resp.raise_for_status()
+            queued = await resp.json()
+        ids = [row["generation_id"] for row in queued["generations"]]
+        await interaction.edit_original_response(content=f"Queued: {prompt[:100]}")
+        channel = interaction.channel
+        assert isinstance(channel, discord.abc.Messageable)
+        for generation_id in ids:
+            task = asyncio.create_task(self._follow(generation_id, channel, interaction.user.id))
+            self._followers.add(task)
+            task.add_done_callback(self._followers.discard)
+
+    async def _follow(
+        self, generation_id: str, channel: discord.abc.Messageable, user_id: int
+    ) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            url = f"{self._oxen_url}/api/ai/queue/{generation_id}"
+            try:
+                async with self.session.get(url) as resp:
+                    row = await resp.json()
+            except aiohttp.ClientError:
+                continue
+            if row.get("status") == "succeeded":
+                async with self.session.get(row["result_url"]) as resp:
+                    image = await resp.read()
+                file = discord.File(io.BytesIO(image), filename=f"{generation_id}.png")
+                await channel.send(f"<@{user_id}>", file=file)
+                return
+            if row.get("status") in ("failed", "cancelled"):
+                await channel.send(f"<@{user_id}> generation {row['status']}")
+                return
+
+
+@app_commands.command(name="imagine", description="Create an image from a text prompt")
+@app_commands.describe(prompt="What to draw", count="How many images to make (1–4)")
+async def naive_imagine(
+    interaction: discord.Interaction,
+    prompt: app_commands.Range[str, 1, 1500],
+    count: app_commands.Range[int, 1, 4] = 1,
+) -> None:
+    client = interaction.client
+    assert isinstance(client, NaiveBot)
+    await client.imagine(interaction, prompt, count)
+
+
+def run_naive_bot() -> None:
+    """The baseline's process: configured by the same environment variables as ``python -m bot``."""
+    env = os.environ
+    discord.utils.setup_logging(level=logging.WARNING)
+    discord.http.Route.BASE = env["DISCORD_API_BASE_URL"]
+    bot = NaiveBot(
+        oxen_url=env["OXEN_BASE_URL"],
+        oxen_key=env["OXEN_API_KEY"],
+        guild_id=int(env["DISCORD_GUILD_IDS"]),
+        poll_seconds=float(env["NAIVE_POLL_SECONDS"]),
+    )
+    asyncio.run(_serve_until_sigterm(bot, env["DISCORD_TOKEN"]))
+
+
+async def _serve_until_sigterm(bot: NaiveBot, token: str) -> None:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with bot:
+        runner = asyncio.create_task(bot.start(token))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        await bot.close()
+        await runner
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    n: int = 40
+    rate: float = 10.0
+    gen_min: float = 1.0
+    gen_max: float = 3.0
+    tick: float = 2.0
+    naive_n: int = 40
+    naive_interval: float = 10.0
+    load_rate: float = 20.0
+    load_seconds: float = 10.0
+    pending: int = 1000
+    pending_rate: float = 50.0
+    pending_naive: bool = True
+    idle_seconds: float = 10.0
+    busy_seconds: float = 3.0
+    settle: float = 1.0
+    channels: int = 1
+    users: int = 5
+    seed: int = 1
+    log_level: str = "INFO"
+    strict: bool = False
+    logs: Path | None = None
+    json_path: Path | None = None
+
+    def delivery_deadline(self, kind: BotKind) -> float:
+        """How long after the last /imagine a generation may still arrive before it is lost."""
+        if kind == "naive":
+            return self.gen_max + 2 * self.naive_interval + 5.0
+        # With events healthy the bot polls every 5 ticks (at most 15 s) as a safety net.
+        return self.gen_max + min(15.0, 5 * self.tick) + 10.0
+
+
+# --- measuring a process ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcSample:
+    at: float  # time.monotonic()
+    cpu_seconds: float  # user + system
+    rss_mb: float  # VmRSS
+    peak_rss_mb: float  # VmHWM
+
+
+def sample_process(pid: int) -> ProcSample:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # fields from 3 (state) on
+    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+    memory = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            memory[key] = int(value.split()[0]) / 1024
+    return ProcSample(time.monotonic(), cpu, memory["VmRSS"], memory["VmHWM"])
+
+
+class BotProcess:
+    """One bot as its own OS process, its output in a log file."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str], workdir: Path):
+        self.name = name
+        self._argv = list(argv)
+        self._env = env
+        self._workdir = workdir
+        self.log_path = workdir / f"{slug(name)}.log"
+        self._process: asyncio.subprocess.Process | None = None
+        self.returncode: int | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def sample(self) -> ProcSample:
+        return sample_process(self.pid)
+
+    async def start(self, world: World, *, within: float = 30.0) -> None:
+        """Start and wait until the bot's commands are registered and its gateway is READY."""
+        with self.log_path.open("wb") as log:
+            self._process = await asyncio.create_subprocess_exec(
+                *self._argv, cwd=self._workdir, env=self._env, stdout=log, stderr=log
+            )
+        async with asyncio.timeout(within):
+            while not (
+                world.discord.registered_commands(world.guild) and world.discord.ready_sessions()
+            ):
+                if self._process.returncode is not None:
+                    raise RuntimeError(f"{self.name} exited during start:\n{self.tail()}")
+                await asyncio.sleep(0.05)
+
+    async def stop(self, within: float = 20.0) -> int:
+        """SIGTERM, then SIGKILL if it does not exit ``within`` seconds."""
+        process = self._process
+        if process is None:
+            return 0
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(within):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+        self.returncode = await process.wait()
+        return self.returncode
+
+    def log_counts(self) -> dict[str, int]:
+        """Warning and error lines, leaving out discord.py's notice that voice is unsupported."""
+        lines = [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if "voice will NOT be supported" not in line
+        ]
+        return {
+            "warnings": sum(1 for line in lines if re.search(r"\bWARNING\b", line)),
+            "errors": sum(1 for line in lines if re.search(r"\b(ERROR|CRITICAL)\b", line)),
+            "tracebacks": sum(1 for line in lines if line.startswith("Traceback")),
+        }
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def bot_env(cfg: Config, world: World, database: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "DISCORD_TOKEN": world.discord.token,
+        "OXEN_API_KEY": world.oxen.api_key,
+        "OXEN_BASE_URL": world.oxen.base_url,
+        "DISCORD_API_BASE_URL": world.discord.base_url,
+        "DISCORD_GUILD_IDS": str(world.guild.id),
+        "DATABASE_URL": f"sqlite:///{database}",
+        "LOG_LEVEL": cfg.log_level,
+        "POLL_INTERVAL_SECONDS": f"{cfg.tick:g}",
+        "NAIVE_POLL_SECONDS": f"{cfg.naive_interval:g}",
+    }
+
+
+def launch(cfg: Config, kind: BotKind, world: World, workdir: Path, name: str) -> BotProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = bot_env(cfg, world, workdir / f"{slug(name)}.sqlite3")
+    if kind == "ours":
+        argv = [sys.executable, "-m", "bot"]
+    else:
+        argv = [sys.executable, str(Path(__file__).resolve()), NAIVE_FLAG]
+    return BotProcess(name, argv, env, workdir)
+
+
+# --- driving /imagine ---------------------------------------------------------------------------
+
+
+def slug(name: str) -> str:
+    """A file name for a phase: "ours+events" -> "ours_with_events", "load 20/s" -> "load_20_s"."""
+    words = name.replace("+", " with ").replace("-", " without ")
+    return "_".join("".join(c if c.isalnum() else " " for c in words).split())
+
+
+def tag_of(phase: str, index: int) -> str:
+    return f"[{phase}:{index}]"
+
+
+async def fire(
+    world: World,
+    phase: str,
+    *,
+    rate: float,
+    counts: Sequence[int],
+    durations: Sequence[float] | None = None,
+) -> list[InteractionRecord]:
+    """Invoke /imagine ``len(counts)`` times at ``rate`` per second (on schedule, not after
+    each answer), rotating users and channels; generation ``i`` takes ``durations[i]`` s."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    records = []
+    for index, count in enumerate(counts):
+        tag = tag_of(phase, index)
+        if durations is not None:
+            world.oxen.outcome_for_prompt(tag, delay=durations[index])
+        delay = start + index / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        options: dict[str, Any] = {"prompt": f"{tag} a watercolor fox in the snow"}
+        if count > 1:
+            options["count"] = count
+        records.append(
+            await world.discord.invoke_slash_command(
+                world.users[index % len(world.users)],
+                world.channels[index % len(world.channels)],
+                "imagine",
+                options=options,
+            )
+        )
+    return records
+
+
+def image_messages(world: World) -> dict[str, list[MessageRecord]]:
+    """Bot messages carrying ``<generation_id>.<ext>``, by generation id."""
+    found: dict[str, list[MessageRecord]] = defaultdict(list)
+    bot_id = world.discord.bot_user.id
+    for channel in world.channels:
+        for message in world.discord.messages(channel):
+            if message.author_id != bot_id:
+                continue
+            for attachment in message.attachments:
+                stem = attachment.filename.rsplit(".", 1)[0]
+                if stem in world.oxen.generations:
+                    found[stem].append(message)
+    return found
+
+
+async def wait_until(condition: Callable[[], bool], within: float, step: float = 0.1) -> bool:
+    """Poll ``condition`` until it holds (True) or ``within`` seconds pass (False)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+def oxen_kind(method: str, path: str) -> str:
+    if path.startswith("/api/repos/"):
+        return "download"
+    if path == "/api/events":
+        return "events"
+    if path == "/api/ai/queue":
+        return "enqueue" if method == "POST" else "list"
+    if path.startswith("/api/ai/queue/") and method == "GET":
+        return "get"
+    if path.startswith("/api/ai/models"):
+        return "models"
+    return f"{method} {path}"
+
+
+NOT_PER_GENERATION = ("download", "events")
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    p50: float | None
+    p99: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Percentiles:
+        if not values:
+            return cls(None, None, None)
+        ordered = sorted(values)
+
+        def rank(q: float) -> float:  # nearest rank
+            return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+        return cls(rank(0.50), rank(0.99), ordered[-1])
+
+
+@dataclass
+class FlowResult:
+    phase: str
+    bot: BotKind
+    events: bool
+    interactions: int
+    rate: float
+    generations_expected: int
+    generations_accepted: int
+    delivered: int
+    lost: int
+    duplicated: int
+    reposted: int
+    unacknowledged: int
+    ack_ms: Percentiles
+    delivery_s: Percentiles
+    oxen_per_generation: float
+    oxen_requests: dict[str, int]
+    discord_per_generation: float
+    discord_requests: dict[str, int]
+    rate_limited: int
+    cpu_seconds: float
+    peak_rss_mb: float
+    wall_seconds: float
+    log: dict[str, int] = field(default_factory=dict)
+    exit_code: int | None = None
+
+    @property
+    def not_enqueued(self) -> int:
+        return self.generations_expected - self.generations_accepted
+
+    @property
+    def cpu_ms_per_generation(self) -> float:
+        return 1000 * self.cpu_seconds / max(self.generations_accepted, 1)
+
+
+@dataclass
+class PendingResult:
+    phase: str
+    bot: BotKind
+    generations: int
+    interactions: int
+    jobs_in_store: int | None
+    fill_seconds: float
+    fill_cpu_seconds: float
+    ack_ms: Percentiles
+    idle_seconds: float
+    idle_cpu_percent: float
+    rss_mb: float
+    peak_rss_mb: float
+    oxen_requests_per_second: float
+    discord_requests_idle: int
+    busy_interactions: int
+    busy_cpu_percent: float
+    busy_ack_ms: Percentiles
+    log: dict[str, int] = field(default_factory=dict)
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    measured: str
+    passed: bool
+
+
+# --- phases -------------------------------------------------------------------------------------
+
+
+async def run_flow(
+    cfg: Config,
+    workdir: Path,
+    phase: str,
+    kind: BotKind,
+    *,
+    n: int,
+    rate: float,
+    events: bool = True,
+) -> FlowResult:
+    from bench.world import open_world
+
+    rng = random.Random(f"{cfg.seed}:{phase}")
+    durations = [rng.uniform(cfg.gen_min, cfg.gen_max) for _ in range(n)]
+    progress(
+        f"{phase}: {n} × /imagine at {rate:g}/s, generations {cfg.gen_min:g}–{cfg.gen_max:g} s"
+    )
+    async with open_world(channels=cfg.channels, users=cfg.users) as world:
+        bot = launch(cfg, kind, world, workdir, phase)
+        try:
+            await bot.start(world)
+            if kind == "ours":
+                await world.oxen.wait_for_subscribers(1, timeout=10)
+            if not events:
+                world.oxen.events_enabled = False
+                world.oxen.drop_event_streams()
+                await world.oxen.wait_for_subscribers(0, timeout=10)
+            oxen_mark, discord_mark = len(world.oxen.requests), len(world.discord.requests)
+            limited_mark = world.discord.rate_limited_count
+            before = bot.sample()
+            interactions = await fire(world, phase, rate=rate, counts=[1] * n, durations=durations)
+            images: dict[str, list[MessageRecord]] = {}
+
+            def all_delivered() -> bool:
+                nonlocal images
+                images = image_messages(world)
+                return len(world.oxen.generations) >= n and all(
+                    images.get(gid) for gid in world.oxen.generations
+                )
+
+            await wait_until(all_delivered, cfg.delivery_deadline(kind))
+            await asyncio.sleep(cfg.settle)  # late duplicates, status-message edits
+            after = bot.sample()
+            images = image_messages(world)
+            result = summarize_flow(
+                phase,
+                kind,
+                events,
+                world,
+                interactions,
+                images,
+                rate=rate,
+                oxen_requests=world.oxen.requests[oxen_mark:],
+                discord_requests=world.discord.requests[discord_mark:],
+                rate_limited=world.discord.rate_limited_count - limited_mark,
+                before=before,
+                after=after,
+            )
+        finally:
+            exit_code = await bot.stop()
+        result.exit_code = exit_code
+        result.log = bot.log_counts()
+        return result
+
+
+def reposts(discord_requests: Sequence[Any]) -> int:
+    """Channel posts that repeat an earlier post's nonce: a second delivery attempt that only
+    Discord's nonce check (``enforce_nonce``, a few minutes' window) kept from being seen."""
+    nonces = [
+        r.json.get("nonce")
+        for r in discord_requests
+        if r.method == "POST" and r.route == "/channels/{channel_id}/messages" and r.status < 300
+        and isinstance(r.json, dict) and r.json.get("nonce") is not None
+    ]  # fmt: skip
+    return len(nonces) - len(set(nonces))
+
+
+def summarize_flow(
+    phase: str,
+    kind: BotKind,
+    events: bool,
+    world: World,
+    interactions: Sequence[InteractionRecord],
+    images: dict[str, list[MessageRecord]],
+    *,
+    rate: float,
+    oxen_requests: Sequence[Any],
+    discord_requests: Sequence[Any],
+    rate_limited: int,
+    before: ProcSample,
+    after: ProcSample,
+) -> FlowResult:
+    accepted = list(world.oxen.generations)
+    delivered = [gid for gid in accepted if images.get(gid)]
+    latencies = [
+        min(m.created_at for m in images[gid]) - world.oxen.terminal_at[gid]
+        for gid in delivered
+        if gid in world.oxen.terminal_at
+    ]
+    oxen_counts = Counter(oxen_kind(r.method, r.path) for r in oxen_requests)
+    per_generation = sum(v for k, v in oxen_counts.items() if k not in NOT_PER_GENERATION)
+    discord_counts = Counter(f"{r.method} {r.route}" for r in discord_requests)
+    generations = max(len(accepted), 1)
+    return FlowResult(
+        phase=phase,
+        bot=kind,
+        events=events,
+        interactions=len(interactions),
+        rate=rate,
+        generations_expected=len(interactions),
+        generations_accepted=len(accepted),
+        delivered=len(delivered),
+        lost=len(accepted) - len(delivered),
+        duplicated=sum(1 for gid in accepted if len(images.get(gid, [])) > 1),
+        reposted=reposts(discord_requests),
+        unacknowledged=sum(1 for r in interactions if r.ack_latency is None),
+        ack_ms=acks_ms(interactions),
+        delivery_s=Percentiles.of(latencies),
+        oxen_per_generation=per_generation / generations,
+        oxen_requests=dict(oxen_counts.most_common()),
+        discord_per_generation=len(discord_requests) / generations,
+        discord_requests=dict(discord_counts.most_common()),
+        rate_limited=rate_limited,
+        cpu_seconds=after.cpu_seconds - before.cpu_seconds,
+        peak_rss_mb=after.peak_rss_mb,
+        wall_seconds=after.at - before.at,
+    )
+
+
+async def run_pending(cfg: Config, workdir: Path, phase: str, kind: BotKind) -> PendingResult:
+    """``cfg.pending`` generations held at Oxen (4 per /imagine): fill, settle, measure the
+    bot's CPU over ``cfg.idle_seconds`` while nothing happens but its own polling, then its CPU
+    while ``cfg.load_rate`` more /imagine per second arrive for ``cfg.busy_seconds``."""
+    from bench.world import open_world
+
+    full, rest = divmod(cfg.pending, MAX_COUNT)
+    counts = [MAX_COUNT] * full + ([rest] if rest else [])
+    progress(f"{phase}: {cfg.pending} generations held at Oxen ({len(counts)} × /imagine)")
+    async with open_world(channels=cfg.channels, users=cfg.users) as world:
+        world.oxen.hold = True
+        bot = launch(cfg, kind, world, workdir, phase)
+        database = workdir / f"{slug(phase)}.sqlite3"
+        try:
+            await bot.start(world)
+            if kind == "ours":
+                await world.oxen.wait_for_subscribers(1, timeout=10)
+            before = bot.sample()
+            interactions = await fire(world, phase, rate=cfg.pending_rate, counts=counts)
+
+            def filled() -> bool:
+                return len(world.oxen.generations) >= cfg.pending and all_shown(interactions)
+
+            if not await wait_until(filled, 60.0):
+                raise RuntimeError(f"{phase}: the bot did not take all {cfg.pending} jobs")
+            filled_at = bot.sample()
+            await asyncio.sleep(2 * cfg.settle)  # let the wake-up passes finish
+            oxen_mark, discord_mark = len(world.oxen.requests), len(world.discord.requests)
+            idle_start = bot.sample()
+            await asyncio.sleep(cfg.idle_seconds)
+            idle_end = bot.sample()
+            discord_idle = len(world.discord.requests) - discord_mark
+            oxen_idle = [
+                r
+                for r in world.oxen.requests[oxen_mark:]
+                if oxen_kind(r.method, r.path) not in NOT_PER_GENERATION
+            ]
+            jobs = await asyncio.to_thread(count_pending_jobs, database) if kind == "ours" else None
+            # New work on top of the pending jobs: what each /imagine costs at this size.
+            held = len(world.oxen.generations)
+            busy_start = bot.sample()
+            busy = await fire(
+                world,
+                f"{phase}-busy",
+                rate=cfg.load_rate,
+                counts=[1] * max(1, round(cfg.load_rate * cfg.busy_seconds)),
+            )
+            await wait_until(lambda: all_shown(busy), 30.0)
+            busy_end = bot.sample()
+            elapsed = idle_end.at - idle_start.at
+            result = PendingResult(
+                phase=phase,
+                bot=kind,
+                generations=held,
+                interactions=len(interactions),
+                jobs_in_store=jobs,
+                fill_seconds=filled_at.at - before.at,
+                fill_cpu_seconds=filled_at.cpu_seconds - before.cpu_seconds,
+                ack_ms=acks_ms(interactions),
+                idle_seconds=elapsed,
+                idle_cpu_percent=cpu_percent(idle_start, idle_end),
+                rss_mb=idle_end.rss_mb,
+                peak_rss_mb=idle_end.peak_rss_mb,
+                oxen_requests_per_second=len(oxen_idle) / elapsed,
+                discord_requests_idle=discord_idle,
+                busy_interactions=len(busy),
+                busy_cpu_percent=cpu_percent(busy_start, busy_end),
+                busy_ack_ms=acks_ms(busy),
+            )
+        finally:
+            exit_code = await bot.stop()
+        result.exit_code = exit_code
+        result.log = bot.log_counts()
+        return result
+
+
+def all_shown(interactions: Sequence[InteractionRecord]) -> bool:
+    """Every interaction's deferred answer was replaced by a status message (job stored)."""
+    return all(r.original is not None and not r.original.loading for r in interactions)
+
+
+def acks_ms(interactions: Sequence[InteractionRecord]) -> Percentiles:
+    return Percentiles.of([r.ack_latency * 1000 for r in interactions if r.ack_latency is not None])
+
+
+def cpu_percent(start: ProcSample, end: ProcSample) -> float:
+    """CPU used between two samples, in % of one core."""
+    return 100 * (end.cpu_seconds - start.cpu_seconds) / max(end.at - start.at, 1e-9)
+
+
+def count_pending_jobs(database: Path) -> int:
+    """Jobs the bot's own store holds as pending with a status message (read-only)."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND status_message_id IS NOT NULL"
+        ).fetchone()
+    return int(count)
+
+
+@dataclass
+class Report:
+    config: Config
+    flows: list[FlowResult]
+    pending: list[PendingResult]
+    targets: list[Target]
+    seconds: float
+
+
+async def run_benchmark(cfg: Config, workdir: Path) -> Report:
+    started = time.monotonic()
+    load = max(1, round(cfg.load_rate * cfg.load_seconds))
+    plan: list[tuple[str, BotKind, int, float, bool]] = [
+        ("ours+events", "ours", cfg.n, cfg.rate, True),
+        ("ours-events", "ours", cfg.n, cfg.rate, False),
+        ("naive", "naive", cfg.naive_n, cfg.rate, True),
+        (f"load {cfg.load_rate:g}/s", "ours", load, cfg.load_rate, True),
+    ]
+    flows = []
+    for phase, kind, n, rate, events in plan:
+        flows.append(await run_flow(cfg, workdir, phase, kind, n=n, rate=rate, events=events))
+        progress(f"{phase}: done at {time.monotonic() - started:.0f} s")
+    pending_plan: list[tuple[str, BotKind]] = [("pending", "ours")]
+    if cfg.pending_naive:
+        pending_plan.append(("pending naive", "naive"))
+    pending = []
+    for phase, kind in pending_plan:
+        pending.append(await run_pending(cfg, workdir, phase, kind))
+        progress(f"{phase}: done at {time.monotonic() - started:.0f} s")
+    return Report(cfg, flows, pending, evaluate(cfg, flows, pending), time.monotonic() - started)
+
+
+# --- targets and output -------------------------------------------------------------------------
+
+
+def evaluate(cfg: Config, flows: list[FlowResult], pending: list[PendingResult]) -> list[Target]:
+    by_phase = {f.phase: f for f in flows}
+    events, no_events = by_phase["ours+events"], by_phase["ours-events"]
+    load = flows[-1]
+    ours_pending = pending[0]
+
+    def at_most(
+        name: str, value: float | None, limit: float, spec: str, strict: bool = False
+    ) -> Target:
+        if value is None:
+            return Target(name, "n/a", False)
+        passed = value < limit if strict else value <= limit
+        return Target(name, format(value, spec), passed)
+
+    ms = ".0f"
+    return [
+        at_most("ack p99 < 150 ms (ours+events)", events.ack_ms.p99, 150, ms, strict=True),
+        at_most(f"ack p99 < 150 ms ({load.phase})", load.ack_ms.p99, 150, ms, strict=True),
+        at_most("delivery p50 ≤ 0.3 s with events", events.delivery_s.p50, 0.3, ".2f"),
+        at_most("delivery p99 ≤ 1 s with events", events.delivery_s.p99, 1.0, ".2f"),
+        at_most(
+            f"delivery p99 ≤ tick + 1 = {cfg.tick + 1:g} s without events",
+            no_events.delivery_s.p99,
+            cfg.tick + 1,
+            ".2f",
+        ),
+        at_most(
+            "Oxen requests/generation ≤ 1.2 with events", events.oxen_per_generation, 1.2, ".2f"
+        ),
+        at_most(
+            f"{ours_pending.generations} pending: RSS < 150 MB",
+            ours_pending.peak_rss_mb,
+            150,
+            ".0f",
+            strict=True,
+        ),
+        at_most(
+            f"{ours_pending.generations} pending: idle CPU < 5% of a core",
+            ours_pending.idle_cpu_percent,
+            5,
+            ".1f",
+            strict=True,
+        ),
+        Target(
+            f"{load.phase} for {cfg.load_seconds:g} s: nothing lost or duplicated",
+            f"{load.lost} lost, {load.duplicated} dup ({load.reposted} re-posts)",
+            load.lost == 0 and load.duplicated == 0 and load.delivered == load.interactions,
+        ),
+        at_most(f"{load.phase}: no 429", load.rate_limited, 0, "d"),
+    ]
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def pair(values: Percentiles, spec: str) -> str:
+    return f"{fmt(values.p50, spec)} / {fmt(values.p99, spec)}"
+
+
+def render(report: Report) -> str:
+    cfg = report.config
+    lines = [
+        f"imagine-bot benchmark: n={cfg.n} (naive {cfg.naive_n}) at {cfg.rate:g}/s, generations "
+        f"{cfg.gen_min:g}–{cfg.gen_max:g} s, tick {cfg.tick:g} s, naive poll "
+        f"{cfg.naive_interval:g} s, load {cfg.load_rate:g}/s × {cfg.load_seconds:g} s, "
+        f"{cfg.channels} channel(s)",
+        "",
+    ]
+    flows = report.flows
+    rows: list[tuple[str, list[str]]] = [
+        ("/imagine sent", [str(f.interactions) for f in flows]),
+        ("ack p50 / p99 ms", [pair(f.ack_ms, ".0f") for f in flows]),
+        ("delivery p50 / p99 s", [pair(f.delivery_s, ".2f") for f in flows]),
+        ("delivery max s", [fmt(f.delivery_s.max, ".2f") for f in flows]),
+        ("Oxen req/generation ¹", [f"{f.oxen_per_generation:.2f}" for f in flows]),
+        ("GET /api/events ²", [str(f.oxen_requests.get("events", 0)) for f in flows]),
+        ("Discord req/generation", [f"{f.discord_per_generation:.2f}" for f in flows]),
+        ("delivered/lost/dup", [f"{f.delivered}/{f.lost}/{f.duplicated}" for f in flows]),
+        ("re-posts (nonce-dropped) ³", [str(f.reposted) for f in flows]),
+        ("not enqueued / no ack", [f"{f.not_enqueued} / {f.unacknowledged}" for f in flows]),
+        ("429s issued", [str(f.rate_limited) for f in flows]),
+        (
+            "bot CPU s (ms/gen)",
+            [f"{f.cpu_seconds:.2f} ({f.cpu_ms_per_generation:.1f})" for f in flows],
+        ),
+        ("bot peak RSS MB", [f"{f.peak_rss_mb:.0f}" for f in flows]),
+        ("bot log warn/error", [f"{f.log['warnings']}/{f.log['errors']}" for f in flows]),
+    ]
+    lines += table(["phase", *[f.phase for f in flows]], rows)
+    lines += [
+        "¹ Oxen API requests except result downloads (/api/repos/…) and event-stream connects,",
+        "  per generation accepted. ² event-stream connects, counted apart (503s while off).",
+        "³ a second POST of a generation's image that Discord dropped as a repeated nonce.",
+        "",
+    ]
+    pend = report.pending
+    pending_rows: list[tuple[str, list[str]]] = [
+        ("generations (/imagine)", [f"{p.generations} ({p.interactions})" for p in pend]),
+        ("jobs in bot's store", [fmt(p.jobs_in_store, "d") for p in pend]),
+        ("fill s (bot CPU s)", [f"{p.fill_seconds:.1f} ({p.fill_cpu_seconds:.2f})" for p in pend]),
+        ("ack p50 / p99 ms", [pair(p.ack_ms, ".0f") for p in pend]),
+        (
+            "idle CPU % of a core",
+            [f"{p.idle_cpu_percent:.1f} ({p.idle_seconds:.0f} s)" for p in pend],
+        ),
+        ("RSS / peak MB", [f"{p.rss_mb:.0f} / {p.peak_rss_mb:.0f}" for p in pend]),
+        ("Oxen req/s idle", [f"{p.oxen_requests_per_second:.1f}" for p in pend]),
+        ("Discord req idle", [str(p.discord_requests_idle) for p in pend]),
+        (
+            f"then {cfg.load_rate:g}/s: CPU %",
+            [f"{p.busy_cpu_percent:.0f} ({p.busy_interactions} more)" for p in pend],
+        ),
+        (f"then {cfg.load_rate:g}/s: ack p50 / p99", [pair(p.busy_ack_ms, ".0f") for p in pend]),
+    ]
+    lines += table(["held at Oxen", *[p.phase for p in pend]], pending_rows)
+    lines += ["", "requests per generation, by kind (download and events not in the Oxen figure)"]
+    for flow in flows:
+        lines.append(f"  {flow.phase:<12} Oxen     {breakdown(flow.oxen_requests, flow)}")
+        lines.append(f"  {'':<12} Discord  {breakdown(flow.discord_requests, flow)}")
+    lines += ["", "targets"]
+    width = max(len(t.name) for t in report.targets)
+    measured = max(len(t.measured) for t in report.targets)
+    for target in report.targets:
+        verdict = "PASS" if target.passed else "FAIL"
+        lines.append(f"  {target.name:<{width}}  {target.measured:>{measured}}  {verdict}")
+    passed = sum(t.passed for t in report.targets)
+    lines.append(f"{passed}/{len(report.targets)} targets met; run took {report.seconds:.0f} s")
+    return "\n".join(lines)
+
+
+DISCORD_ROUTES = {
+    "POST /interactions/{interaction_id}/{token}/callback": "callback",
+    "PATCH /webhooks/{application_id}/{token}/messages/{message_id}": "edit-original",
+    "POST /webhooks/{application_id}/{token}": "followup",
+    "POST /channels/{channel_id}/messages": "post",
+    "PATCH /channels/{channel_id}/messages/{message_id}": "edit-message",
+    "GET /channels/{channel_id}/messages": "history",
+}
+
+
+def breakdown(counts: dict[str, int], flow: FlowResult) -> str:
+    generations = max(flow.generations_accepted, 1)
+    return ", ".join(
+        f"{DISCORD_ROUTES.get(name, name)} {count / generations:.2f}"
+        for name, count in counts.items()
+    )
+
+
+def table(header: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
+    first = max(len(header[0]), *(len(label) for label, _ in rows))
+    widths = [
+        max(len(header[i + 1]), *(len(cells[i]) for _, cells in rows))
+        for i in range(len(header) - 1)
+    ]
+
+    def line(label: str, cells: Sequence[str]) -> str:
+        return "  ".join(
+            [label.ljust(first), *(c.rjust(w) for c, w in zip(cells, widths, strict=True))]
+        )
+
+    return [line(header[0], header[1:]), *(line(label, cells) for label, cells in rows)]
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    data = asdict(report)
+    data["config"] = {k: str(v) if isinstance(v, Path) else v for k, v in data["config"].items()}
+    return data
+
+
+def progress(message: str) -> None:
+    print(f"· {message}", file=sys.stderr, flush=True)
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Config:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    d = Config()
+    p.add_argument("--n", type=int, default=d.n, help="/imagine per latency phase (%(default)s)")
+    p.add_argument("--rate", type=float, default=d.rate, help="/imagine per second (%(default)s)")
+    p.add_argument("--gen-min", type=float, default=d.gen_min, help="shortest generation, s")
+    p.add_argument("--gen-max", type=float, default=d.gen_max, help="longest generation, s")
+    p.add_argument("--tick", type=float, default=d.tick, help="POLL_INTERVAL_SECONDS for our bot")
+    p.add_argument("--naive-n", type=int, help="/imagine for the naive bot (default: --n)")
+    p.add_argument("--naive-interval", type=float, default=d.naive_interval, help="naive poll, s")
+    p.add_argument("--load-rate", type=float, default=d.load_rate, help="load phase /imagine/s")
+    p.add_argument("--load-seconds", type=float, default=d.load_seconds, help="load duration")
+    p.add_argument(
+        "--sustained", action="store_true", help="the issue's target: load for 30 s (not 10)"
+    )
+    p.add_argument("--pending", type=int, default=d.pending, help="generations held pending")
+    p.add_argument("--pending-rate", type=float, default=d.pending_rate, help="fill /imagine/s")
+    p.add_argument("--no-pending-naive", action="store_true", help="skip the naive bot's pending")
+    p.add_argument("--idle-seconds", type=float, default=d.idle_seconds, help="idle CPU window")
+    p.add_argument("--channels", type=int, default=d.channels, help="channels to spread over")
+    p.add_argument("--users", type=int, default=d.users, help="members who invoke /imagine")
+    p.add_argument("--seed", type=int, default=d.seed, help="generation durations' seed")
+    p.add_argument("--log-level", default=d.log_level, help="our bot's LOG_LEVEL")
+    p.add_argument("--logs", type=Path, help="keep the bots' logs and databases here")
+    p.add_argument("--json", type=Path, dest="json_path", help="also write results as JSON")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke size: 0.2–0.6 s generations, 1 s load, 1 s idle, 1 s naive poll",
+    )
+    p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    args = p.parse_args(argv)
+    cfg = Config(
+        n=args.n,
+        rate=args.rate,
+        gen_min=args.gen_min,
+        gen_max=max(args.gen_min, args.gen_max),
+        tick=args.tick,
+        naive_n=args.naive_n if args.naive_n is not None else args.n,
+        naive_interval=args.naive_interval,
+        load_rate=args.load_rate,
+        load_seconds=30.0 if args.sustained else args.load_seconds,
+        pending=args.pending,
+        pending_rate=args.pending_rate,
+        pending_naive=not args.no_pending_naive,
+        idle_seconds=args.idle_seconds,
+        channels=args.channels,
+        users=args.users,
+        seed=args.seed,
+        log_level=args.log_level.upper(),
+        strict=args.strict,
+        logs=args.logs,
+        json_path=args.json_path,
+    )
+    if args.quick:
+        cfg = replace(
+            cfg,
+            gen_min=min(cfg.gen_min, 0.2),
+            gen_max=min(cfg.gen_max, 0.6),
+            load_seconds=min(cfg.load_seconds, 1.0),
+            idle_seconds=min(cfg.idle_seconds, 1.0),
+            busy_seconds=min(cfg.busy_seconds, 0.5),
+            naive_interval=min(cfg.naive_interval, 1.0),
+            settle=0.3,
+        )
+    return cfg
+
+
+@contextlib.contextmanager
+def working_directory(cfg: Config) -> Iterator[Path]:
+    if cfg.logs is not None:
+        cfg.logs.mkdir(parents=True, exist_ok=True)
+        yield cfg.logs.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="imagine-bench-") as tmp:
+        yield Path(tmp)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if NAIVE_FLAG in args:
+        run_naive_bot()
+        return 0
+    cfg = parse_args(args)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # bench.world and tests.fakes, when run as a script
+    with working_directory(cfg) as workdir:
+        report = asyncio.run(run_benchmark(cfg, workdir))
+    print(render(report))
+    if cfg.json_path is not None:
+        cfg.json_path.write_text(json.dumps(to_json(report), indent=2) + "\n")
+    return 1 if cfg.strict and not all(t.passed for t in report.targets) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
