@@ -21,6 +21,7 @@ from bot.config import ConfigError, RedactSecrets, Settings, load_settings
 from bot.delivery import Delivery
 from bot.imagine import ImagineService
 from bot.oxen import OxenClient
+from bot.progress import StatusMessages
 from bot.store import JobStore
 from bot.watcher import Watcher
 
@@ -57,7 +58,10 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
             guild_ids=settings.guild_ids,
             discover_gateway=settings.discord_api_base_url is not None,
         )
-        catalog = ModelCatalog(oxen, settings.oxen_model)
+        catalog = ModelCatalog(
+            oxen, settings.oxen_model, default_edit_model=settings.oxen_edit_model
+        )
+        status = StatusMessages(bot, store)
         delivery = Delivery(
             bot,
             oxen,
@@ -68,6 +72,7 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
             oxen,
             store,
             delivery,
+            status=status,
             poll_interval=settings.poll_interval,
             max_generation_age=settings.max_generation_age,
         )
@@ -78,6 +83,8 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
                 imagine=ImagineService(oxen, store, catalog, watcher),
                 watcher=watcher,
                 completions=CompletionListener(oxen, watcher),
+                status=status,
+                settings=settings,
             )
         )
         stack.push_async_callback(bot.close)  # idempotent; covers failures during start

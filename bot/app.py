@@ -12,16 +12,19 @@ import discord.gateway
 import yarl
 from discord.ext import commands
 
+from bot import ui
 from bot.catalog import ModelCatalog
 from bot.completions import CompletionListener
+from bot.config import Settings
 from bot.imagine import ImagineService
+from bot.progress import StatusMessages
 from bot.store import JobStore
 from bot.tree import ImagineTree
 from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine",)
+EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.jobs", "cogs.help")
 GLOBAL_COMMANDS_HASH = "global_commands_hash"
 
 
@@ -34,6 +37,8 @@ class Services:
     imagine: ImagineService
     watcher: Watcher
     completions: CompletionListener
+    status: StatusMessages
+    settings: Settings  # the limits /help tells people about
 
 
 class ImagineBot(commands.Bot):
@@ -64,6 +69,8 @@ class ImagineBot(commands.Bot):
             # proxy or stand-in, ask the API where the gateway is, as Discord's docs describe.
             _, url, _ = await self.http.get_bot_gateway()
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        # Buttons on messages from earlier runs keep working: they are matched by custom_id.
+        self.add_dynamic_items(*ui.DYNAMIC_ITEMS)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # Subscribe to completion events before any command can enqueue anything.

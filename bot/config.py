@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 DEFAULT_OXEN_BASE_URL = "https://hub.oxen.ai"
 DEFAULT_MODEL = "black-forest-labs-flux-2-klein-4b"
+DEFAULT_EDIT_MODEL = "qwen-image-edit"
 DEFAULT_DATABASE_URL = "sqlite:///data/imagine-bot.sqlite3"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -31,6 +32,7 @@ class Settings:
     oxen_api_key: str = field(repr=False)
     oxen_base_url: str = DEFAULT_OXEN_BASE_URL
     oxen_model: str = DEFAULT_MODEL
+    oxen_edit_model: str = DEFAULT_EDIT_MODEL
     database_path: Path = Path("data/imagine-bot.sqlite3")
     discord_api_base_url: str | None = None
     guild_ids: tuple[int, ...] = ()
@@ -56,6 +58,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         oxen_api_key=_required_secret(get("OXEN_API_KEY"), "OXEN_API_KEY"),
         oxen_base_url=_http_url(get("OXEN_BASE_URL") or DEFAULT_OXEN_BASE_URL, "OXEN_BASE_URL"),
         oxen_model=_model_id(get("OXEN_MODEL") or DEFAULT_MODEL),
+        oxen_edit_model=_model_id(get("OXEN_EDIT_MODEL") or DEFAULT_EDIT_MODEL, "OXEN_EDIT_MODEL"),
         database_path=_sqlite_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
         discord_api_base_url=(
             _http_url(value, "DISCORD_API_BASE_URL")
@@ -94,10 +97,10 @@ def _http_url(value: str, name: str) -> str:
     return value.rstrip("/")
 
 
-def _model_id(value: str) -> str:
+def _model_id(value: str, name: str = "OXEN_MODEL") -> str:
     if any(ch.isspace() for ch in value):
         raise ConfigError(
-            "OXEN_MODEL", "is not a model id", f"use an Oxen model id such as {DEFAULT_MODEL}"
+            name, "is not a model id", f"use an Oxen model id such as {DEFAULT_MODEL}"
         )
     return value
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import discord
 
-from bot import render
+from bot import render, ui
 from bot.images import NotAnImage, fit_to_limit
 from bot.oxen import (
     DownloadError,
@@ -49,6 +49,7 @@ class Outgoing:
     embed: discord.Embed | None = None
     image: bytes | None = None
     filename: str | None = None
+    view: discord.ui.View | None = None
 
     def file(self) -> discord.File | None:
         if self.image is None or self.filename is None:
@@ -161,6 +162,7 @@ class Delivery:
             embed=render.result_embed(job, filename=filename),
             image=fitted.data,
             filename=filename,
+            view=ui.result_view(job.generation_id),
         )
 
     async def _download(self, job: Job) -> bytes:
@@ -223,6 +225,8 @@ class Delivery:
             extras["file"] = file
         if reference is not None:
             extras["reference"] = reference
+        if outgoing.view is not None:
+            extras["view"] = outgoing.view
         return await target.send(
             content=outgoing.content,
             allowed_mentions=render.mention_only(job.requester_id),
@@ -237,18 +241,6 @@ class Delivery:
         if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
             return channel.permissions_for(channel.guild.me).read_message_history
         return True
-
-    async def finish_status_message(self, job: Job) -> None:
-        """Mark the request's status message finished; it may be gone, which is fine."""
-        if job.status_message_id is None:
-            return
-        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        try:
-            await channel.get_partial_message(job.status_message_id).edit(
-                content=render.done_status(job.prompt, job.batch_size)
-            )
-        except discord.HTTPException as err:
-            log.info("status message %s not updated: %s", job.status_message_id, err.text)
 
 
 def _mentions_generation(message: discord.Message, generation_id: str) -> bool:

@@ -7,48 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from bot import validation
 from bot.catalog import ModelCatalog
 from bot.errors import UserFacingError, explain_oxen_error
-from bot.oxen import OxenClient, OxenError
+from bot.oxen import Model, OxenClient, OxenError
+from bot.request import ImagineRequest
 from bot.store import JobStore, NewJob
 from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
 MAX_COUNT = 4
-
-
-@dataclass(frozen=True)
-class ImagineRequest:
-    prompt: str
-    channel_id: int
-    requester_id: int
-    guild_id: int | None = None
-    model: str | None = None
-    count: int = 1
-    aspect_ratio: str | None = None
-    seed: int | None = None
-    negative_prompt: str | None = None
-    upload_limit: int | None = None
-
-    def model_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"prompt": self.prompt}
-        if self.aspect_ratio is not None:
-            params["aspect_ratio"] = self.aspect_ratio
-        if self.seed is not None:
-            params["seed"] = self.seed
-        if self.negative_prompt:
-            params["negative_prompt"] = self.negative_prompt
-        return params
+MAX_SEED = 4_294_967_295
 
 
 @dataclass(frozen=True)
 class Accepted:
     generation_ids: list[str]
     model: str
+    position: int | None = None  # in this server's queue (our own count; Oxen gives none)
 
 
 class ImagineService:
@@ -92,9 +73,10 @@ class ImagineService:
             raise UserFacingError("The prompt is empty: describe the image you want.")
         if not 1 <= request.count <= MAX_COUNT:
             raise UserFacingError(f"`count` must be between 1 and {MAX_COUNT}.")
-        model = request.model or self._catalog.default_model
-        await self._check_model(model)
-        params = request.model_params()
+        model = request.model or (
+            self._catalog.default_edit_model if request.input_image else self._catalog.default_model
+        )
+        params = await self._params(model, request, prompt)
         # The intent is written before the request leaves: if the bot dies before Oxen's answer is
         # recorded, the next start tells the requester instead of silently dropping the prompt.
         intent = await self._store.begin_enqueue(
@@ -128,6 +110,7 @@ class ImagineService:
                     batch_index=index,
                     batch_size=len(queued),
                     upload_limit=request.upload_limit,
+                    request_id=queued[0].generation_id,
                 )
                 for index, g in enumerate(queued)
             ),
@@ -137,16 +120,47 @@ class ImagineService:
             "queued %s for user %s in channel %s", ids, request.requester_id, request.channel_id
         )
         self._watcher.job_added()
-        return Accepted(ids, model)
+        ahead = await self._store.queued_in_guild(request.guild_id)
+        position = next((i for i, j in enumerate(ahead, 1) if j.generation_id == ids[0]), None)
+        return Accepted(ids, model, position)
 
     async def attach_status_message(self, accepted: Accepted, message_id: int) -> None:
         await self._store.set_status_message(accepted.generation_ids, message_id)
 
-    async def _check_model(self, model: str) -> None:
-        if not await self._catalog.known():
-            return  # Oxen's list is unavailable: let Oxen itself validate at enqueue.
-        if await self._catalog.find(model) is None:
-            raise UserFacingError(
-                f"`{model[:100]}` isn't an Oxen image model I know. "
-                "Pick one from the `model` suggestions, or leave it empty for the default."
-            )
+    async def cancel(self, request_id: str, *, by_user_id: int) -> int:
+        """Cancel a request's unfinished generations at Oxen; returns how many were cancelled.
+        The status message then says who cancelled it."""
+        jobs = await self._store.request_jobs(request_id)
+        reason = f"cancelled by <@{by_user_id}>"
+        cancelled = 0
+        for job in jobs:
+            try:
+                cancelled += await self._watcher.cancel(job.generation_id, reason)
+            except OxenError as err:
+                raise UserFacingError(explain_oxen_error(err)) from err
+        if cancelled and jobs:
+            await self._watcher.request_cancelled(jobs[0], by_user_id, cancelled)
+        return cancelled
+
+    async def _params(self, model_id: str, request: ImagineRequest, prompt: str) -> dict[str, Any]:
+        """Oxen's parameters for the request, checked against the model's schema when known."""
+        model = await self._catalog.details(model_id)
+        if model is None:
+            if await self._catalog.known():
+                raise UserFacingError(
+                    f"`{model_id[:100]}` isn't an Oxen image model I know. "
+                    "Pick one from the `model` suggestions, or leave it empty for the default."
+                )
+            model = Model(id=model_id)  # Oxen's list is unavailable: let Oxen itself validate
+        seed = request.seed
+        if seed is None and validation.supports_seed(model):
+            seed = secrets.randbelow(MAX_SEED + 1)  # shown with the result, so it can be reused
+        options = validation.Options(
+            prompt=prompt,
+            aspect_ratio=request.aspect_ratio,
+            seed=seed,
+            steps=request.steps,
+            negative_prompt=request.negative_prompt,
+            input_image=request.input_image,
+        )
+        return validation.build_params(model, options)

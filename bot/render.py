@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 import discord
 
 from bot.store import Job
@@ -28,15 +32,52 @@ def _images(count: int) -> str:
     return "1 image" if count == 1 else f"{count} images"
 
 
-def queued_status(prompt: str, model: str, count: int) -> str:
+@dataclass(frozen=True)
+class Progress:
+    """Where one request stands, as its status message tells it."""
+
+    prompt: str
+    model: str
+    count: int
+    position: int | None = None  # in this server's queue, while Oxen has not started it
+    started_at: float | None = None  # Unix seconds; Oxen is working on it
+    delivered: int = 0  # images already posted
+    failed: int = 0  # generations that ended without an image
+
+
+def progress_status(p: Progress) -> str:
+    """The status message of a request that is still open."""
+    what = f"{_images(p.count)} for {quote_prompt(p.prompt)} with `{truncate(p.model, 100)}`"
+    if p.started_at is not None:
+        line = f"🎨 Making {what}: started {discord.utils.format_dt(_dt(p.started_at), 'R')}."
+    else:
+        where = f": #{p.position} in this server's queue" if p.position else ""
+        line = f"🕒 Queued {what}{where}."
+    finished = p.delivered + p.failed
+    if finished:
+        line += f" {finished} of {p.count} finished."
+    return line + " I'll post the result in this channel when it's ready."
+
+
+def final_status(p: Progress) -> str:
+    """The status message once every generation of the request is finished."""
+    prompt = quote_prompt(p.prompt)
+    if not p.failed:
+        return f"✅ Finished {prompt}: {_images(p.delivered)} posted below."
+    if not p.delivered:
+        return f"❌ {prompt} failed: the reason is posted below."
     return (
-        f"🕒 Queued {_images(count)} for {quote_prompt(prompt)} with `{model}`. "
-        "I'll post the result in this channel when it's ready."
+        f"⚠️ Finished {prompt}: {_images(p.delivered)} posted below; "
+        f"{p.failed} of {p.count} failed (reason below)."
     )
 
 
-def done_status(prompt: str, count: int) -> str:
-    return f"✅ Finished {quote_prompt(prompt)} ({_images(count)}): see the reply below."
+def cancelled_status(prompt: str, by_user_id: int, count: int) -> str:
+    return f"🚫 {quote_prompt(prompt)} ({_images(count)}) was cancelled by <@{by_user_id}>."
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def _position(job: Job) -> str:
@@ -54,10 +95,50 @@ def result_embed(job: Job, *, filename: str | None) -> discord.Embed:
     if seed is not None:
         embed.add_field(name="Seed", value=str(seed), inline=True)
     embed.add_field(name="Requested by", value=f"<@{job.requester_id}>", inline=True)
+    embed.add_field(name="Time", value=_elapsed(job.updated_at - job.created_at), inline=True)
     if filename:
         embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"Generation {job.generation_id}")
     return embed
+
+
+# Request parameters shown by Info, in this order, with the names people know them by.
+_INFO_PARAMS = (
+    ("aspect_ratio", "Aspect ratio"),
+    ("seed", "Seed"),
+    ("num_inference_steps", "Steps"),
+    ("negative_prompt", "Negative prompt"),
+    ("input_image", "Edited image"),
+)
+
+
+def info_embed(job: Job) -> discord.Embed:
+    """Everything needed to make this image again (Info button, ephemeral)."""
+    embed = discord.Embed(
+        title="Image details",
+        description=discord.utils.escape_markdown(truncate(job.prompt, 4000)),
+        colour=EMBED_COLOUR,
+    )
+    embed.add_field(name="Model", value=f"`{truncate(job.model, 200)}`", inline=False)
+    for key, label in _INFO_PARAMS:
+        value = job.params.get(key)
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        if value not in (None, ""):
+            embed.add_field(name=label, value=truncate(str(value), 1000), inline=False)
+    embed.add_field(name="Requested by", value=f"<@{job.requester_id}>", inline=True)
+    embed.add_field(
+        name="Requested", value=discord.utils.format_dt(_dt(job.created_at), "f"), inline=True
+    )
+    if job.finished_at or job.outcome:
+        embed.add_field(name="Time", value=_elapsed(job.updated_at - job.created_at), inline=True)
+    embed.set_footer(text=f"Generation {job.generation_id}")
+    return embed
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min {seconds % 60} s"
 
 
 def success_content(job: Job) -> str:
@@ -105,3 +186,34 @@ def mention_only(user_id: int) -> discord.AllowedMentions:
     return discord.AllowedMentions(
         everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False
     )
+
+
+def group_requests(jobs: Iterable[Job]) -> list[list[Job]]:
+    """Jobs grouped by request, in the order the requests were made."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.request_id, []).append(job)
+    return list(groups.values())
+
+
+def jobs_list(requests: list[list[Job]], queued_in_guild: list[Job]) -> str:
+    """/jobs: one numbered line per request, within Discord's 2000 characters."""
+    order = {job.generation_id: index for index, job in enumerate(queued_in_guild, 1)}
+    lines = ["Your images being made in this server:"]
+    for number, jobs in enumerate(requests, 1):
+        first = jobs[0]
+        started = [j.started_at for j in jobs if j.started_at is not None]
+        if started:
+            state = f"making it, started {discord.utils.format_dt(_dt(min(started)), 'R')}"
+        else:
+            position = min((order[j.generation_id] for j in jobs if j.generation_id in order),
+                           default=None)  # fmt: skip
+            state = f"queued, #{position} in this server's queue" if position else "queued"
+        line = (
+            f"**#{number}** {quote_prompt(first.prompt, 60)}: {_images(len(jobs))}, "
+            f"`{truncate(first.model, 40)}`, {state}"
+        )
+        if sum(len(x) + 1 for x in lines) + len(line) > 1900:
+            break
+        lines.append(line)
+    return "\n".join(lines)

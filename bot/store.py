@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -41,6 +41,7 @@ class NewJob:
     batch_size: int = 1
     status_message_id: int | None = None
     upload_limit: int | None = None  # the channel's attachment_size_limit at request time
+    request_id: str | None = None  # groups one request's generations; the first generation id
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ class Job:
     updated_at: float
     finished_at: float | None
     upload_limit: int | None
+    request_id: str  # the first generation id of the request this job belongs to
+    started_at: float | None  # when Oxen started processing it (Unix seconds), once seen
+
+    @property
+    def is_processing(self) -> bool:
+        return self.started_at is not None
 
 
 @dataclass(frozen=True)
@@ -117,13 +124,22 @@ _MIGRATIONS: tuple[str, ...] = (
         started_at   REAL NOT NULL
     );
     """,
+    # v3: requests (a batch's generations share request_id), Oxen's start time for progress
+    """
+    ALTER TABLE jobs ADD COLUMN request_id TEXT;
+    UPDATE jobs SET request_id = generation_id;
+    ALTER TABLE jobs ADD COLUMN started_at REAL;
+    CREATE INDEX jobs_request ON jobs (request_id);
+    CREATE INDEX jobs_guild_open ON jobs (guild_id, created_at)
+        WHERE status IN ('pending', 'delivering');
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _COLUMNS = (
     "generation_id, guild_id, channel_id, requester_id, status_message_id, prompt, model, params, "
     "batch_index, batch_size, status, outcome, result_url, error, attempts, result_message_id, "
-    "created_at, updated_at, finished_at, upload_limit"
+    "created_at, updated_at, finished_at, upload_limit, request_id, started_at"
 )
 
 
@@ -177,13 +193,15 @@ class JobStore:
                 now,
                 now,
                 j.upload_limit,
+                j.request_id or j.generation_id,
             )
             for j in jobs
         ]
         await self._db.executemany(
             "INSERT INTO jobs (generation_id, guild_id, channel_id, requester_id, "
             "status_message_id, prompt, model, params, batch_index, batch_size, status, "
-            "created_at, updated_at, upload_limit) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "created_at, updated_at, upload_limit, request_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
 
@@ -202,6 +220,39 @@ class JobStore:
         ) as cursor:
             rows = await cursor.fetchall()
         return [_job(row) for row in rows]
+
+    async def request_jobs(self, request_id: str) -> list[Job]:
+        """Every generation of one request, in batch order."""
+        return await self._select("WHERE request_id = ? ORDER BY batch_index", (request_id,))
+
+    async def queued_in_guild(self, guild_id: int | None) -> list[Job]:
+        """This server's jobs that Oxen has not started yet, oldest first (our own queue order)."""
+        return await self._select(
+            "WHERE guild_id IS ? AND status = 'pending' AND started_at IS NULL "
+            "ORDER BY created_at, batch_index",
+            (guild_id,),
+        )
+
+    async def pending_for_user(self, guild_id: int | None, requester_id: int) -> list[Job]:
+        """The requester's unfinished generations in this server, oldest first."""
+        return await self._select(
+            "WHERE guild_id IS ? AND requester_id = ? AND status = 'pending' "
+            "ORDER BY created_at, batch_index",
+            (guild_id, requester_id),
+        )
+
+    async def _select(self, where: str, args: tuple[Any, ...]) -> list[Job]:
+        async with self._db.execute(f"SELECT {_COLUMNS} FROM jobs {where}", args) as cursor:
+            rows = await cursor.fetchall()
+        return [_job(row) for row in rows]
+
+    async def set_started(self, started_at: Mapping[str, float]) -> None:
+        """When Oxen started each generation (Unix seconds)."""
+        await self._db.executemany(
+            "UPDATE jobs SET started_at = ?, updated_at = ? WHERE generation_id = ?",
+            [(since, self._clock(), gid) for gid, since in started_at.items()],
+        )
+        await self._db.commit()
 
     async def open_jobs_sharing_status(self, message_id: int) -> int:
         """How many unfinished jobs still report through this status message."""
@@ -329,7 +380,7 @@ async def _migrate(db: aiosqlite.Connection) -> None:
 def _job(row: Any) -> Job:
     (gid, guild, channel, requester, status_msg, prompt, model, params, b_index, b_size, status,
      outcome, result_url, error, attempts, result_msg, created, updated, finished,
-     upload_limit) = row  # fmt: skip
+     upload_limit, request_id, started_at) = row  # fmt: skip
     return Job(
         generation_id=gid,
         guild_id=guild,
@@ -351,4 +402,6 @@ def _job(row: Any) -> Job:
         updated_at=updated,
         finished_at=finished,
         upload_limit=upload_limit,
+        request_id=request_id or gid,
+        started_at=started_at,
     )

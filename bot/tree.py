@@ -19,20 +19,24 @@ class ImagineTree(app_commands.CommandTree[discord.Client]):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        if isinstance(cause, UserFacingError):
-            text = str(cause)
-        elif isinstance(cause, app_commands.CheckFailure):
-            text = str(cause) or "You can't use this command here."
-        else:
-            reference = secrets.token_hex(4)
-            log.error(
-                "command %s failed (ref %s)",
-                interaction.command.qualified_name if interaction.command else "?",
-                reference,
-                exc_info=cause,
-            )
-            text = f"Something went wrong on my side (reference `{reference}`). Please try again."
-        await send_ephemeral(interaction, text)
+        where = interaction.command.qualified_name if interaction.command else "?"
+        await report_error(interaction, cause, where=f"command {where}")
+
+
+async def report_error(
+    interaction: discord.Interaction, error: BaseException, *, where: str
+) -> None:
+    """Tell the person who acted what went wrong: our words for known errors, a reference id
+    (also logged with the traceback) for the unexpected."""
+    if isinstance(error, UserFacingError):
+        text = str(error)
+    elif isinstance(error, app_commands.CheckFailure):
+        text = str(error) or "You can't use this command here."
+    else:
+        reference = secrets.token_hex(4)
+        log.error("%s failed (ref %s)", where, reference, exc_info=error)
+        text = f"Something went wrong on my side (reference `{reference}`). Please try again."
+    await send_ephemeral(interaction, text)
 
 
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Protocol
 
 from bot.delivery import DeliveryFailed
@@ -31,11 +32,30 @@ class Deliverer(Protocol):
 
     async def deliver(self, job: Job) -> int | None: ...
 
-    async def finish_status_message(self, job: Job) -> None: ...
-
     async def find_existing(self, job: Job) -> int | None: ...
 
     async def explain_interrupted(self, enqueue: InterruptedEnqueue) -> None: ...
+
+
+class StatusReporter(Protocol):
+    """What the watcher needs from status messages (bot.progress.StatusMessages implements it)."""
+
+    async def refresh(self, pending: Iterable[Job]) -> None: ...
+
+    async def finish(self, job: Job) -> None: ...
+
+    async def cancelled(self, job: Job, by_user_id: int, count: int) -> None: ...
+
+
+class _NoStatus:
+    async def refresh(self, pending: Iterable[Job]) -> None:
+        return None
+
+    async def finish(self, job: Job) -> None:
+        return None
+
+    async def cancelled(self, job: Job, by_user_id: int, count: int) -> None:
+        return None
 
 
 class Watcher:
@@ -45,6 +65,7 @@ class Watcher:
         store: JobStore,
         delivery: Deliverer,
         *,
+        status: StatusReporter | None = None,
         poll_interval: float = 2.0,
         max_generation_age: float = 15 * 60.0,
         max_attempts: int = 8,
@@ -55,6 +76,8 @@ class Watcher:
         self._oxen = oxen
         self._store = store
         self._delivery = delivery
+        self._status: StatusReporter = status or _NoStatus()
+        self._status_refresh: asyncio.Task[None] | None = None
         self._poll_interval = poll_interval
         self._max_age = max_generation_age
         self._max_attempts = max_attempts
@@ -99,6 +122,8 @@ class Watcher:
             await self._task
         while self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self._status_refresh is not None:
+            await asyncio.gather(self._status_refresh, return_exceptions=True)
 
     async def _run(self) -> None:
         try:
@@ -153,16 +178,50 @@ class Watcher:
             except OxenError as err:
                 log.warning("could not list Oxen's active generations (%s); retrying", err)
                 return True
+            pending = await self._note_started(pending, active)
             for job in pending:
                 generation = active.get(job.generation_id)
                 still_running = generation is not None and not generation.status.is_terminal
                 if still_running and not self._stalled(job):
                     continue  # the common case: nothing to do, no request made
                 work.append((job, self._check_pending(job, generation)))
+            self._refresh_status(pending)
         # Outcome recorded but not confirmed posted (e.g. a crash mid-delivery).
         work += [(job, self._deliver(job)) for job in jobs if job.status is JobStatus.DELIVERING]
         await asyncio.gather(*(self._with_slot(job, item) for job, item in work))
         return True
+
+    async def _note_started(self, pending: list[Job], active: dict[str, Generation]) -> list[Job]:
+        """Record which jobs Oxen has started, for the status messages."""
+        started: dict[str, float] = {}
+        for job in pending:
+            generation = active.get(job.generation_id)
+            processing = generation is not None and generation.status is GenerationStatus.PROCESSING
+            if job.started_at is None and generation is not None and processing:
+                started[job.generation_id] = float(generation.started_at or self._clock())
+        if not started:
+            return pending
+        await self._store.set_started(started)
+        return [
+            replace(job, started_at=started[job.generation_id])
+            if job.generation_id in started
+            else job
+            for job in pending
+        ]
+
+    def _refresh_status(self, pending: list[Job]) -> None:
+        """Update status messages in the background; a slow Discord never holds up a pass."""
+        if self._status_refresh is not None and not self._status_refresh.done():
+            return  # the next pass catches up
+        self._status_refresh = asyncio.create_task(
+            self._guarded_refresh(pending), name="imagine-status-refresh"
+        )
+
+    async def _guarded_refresh(self, pending: list[Job]) -> None:
+        try:
+            await self._status.refresh(pending)
+        except Exception:
+            log.exception("updating status messages failed; the next pass retries")
 
     async def _with_slot(self, job: Job, work: Awaitable[None]) -> None:
         async with self._delivery_slots:
@@ -215,6 +274,44 @@ class Watcher:
             GenerationStatus.CANCELLED,
             error=f"it was still unfinished after {duration}, so I cancelled it at Oxen",
         )
+
+    # --- cancelling (the Cancel button) ----------------------------------------------------------
+
+    async def cancel(self, generation_id: str, reason: str) -> bool:
+        """Cancel one generation at Oxen. Returns False if it was already finished: then it is
+        delivered as usual, since it was paid for. OxenError propagates (nothing changed)."""
+        with self._claim(generation_id) as claimed:
+            if not claimed:
+                return False  # being finished right now
+            job = await self._store.get(generation_id)
+            if job is None or job.status is not JobStatus.PENDING:
+                return False
+            with contextlib.suppress(NotFound):
+                await self._oxen.cancel(generation_id)
+            # A DELETE on a finished generation is a no-op at Oxen: ask how it ended.
+            try:
+                generation: Generation | None = await self._oxen.get_generation(generation_id)
+            except NotFound:
+                generation = None
+            if generation is not None and generation.status in _FINISHED_ANYWAY:
+                await self._store.record_outcome(
+                    generation_id, generation.status.value,
+                    result_url=generation.result_url, error=generation.error_message,
+                )  # fmt: skip
+                refreshed = await self._store.get(generation_id)
+                assert refreshed is not None
+                await self._guarded(refreshed, self._post(refreshed))
+                return False
+            await self._store.record_outcome(
+                generation_id, GenerationStatus.CANCELLED.value, result_url=None, error=reason
+            )
+            # The status message says it was cancelled; no other post is needed.
+            await self._store.mark_delivered(generation_id, job.status_message_id)
+            log.info("generation %s %s", generation_id, reason)
+            return True
+
+    async def request_cancelled(self, job: Job, by_user_id: int, count: int) -> None:
+        await self._status.cancelled(job, by_user_id, count)
 
     # --- finishing a job (called by passes and by push sources) ----------------------------------
 
@@ -317,7 +414,7 @@ class Watcher:
         if job.status_message_id is not None and not await self._store.open_jobs_sharing_status(
             job.status_message_id
         ):
-            await self._delivery.finish_status_message(job)
+            await self._status.finish(job)
 
     async def _guarded(self, job: Job, work: Awaitable[None]) -> None:
         """Run one job's work; a failure is logged and counted, never raised to the pass."""
@@ -338,6 +435,9 @@ class Watcher:
                     "generation %s: attempt %d failed; will retry: %r",
                     job.generation_id, attempts, err, exc_info=True,
                 )  # fmt: skip
+
+
+_FINISHED_ANYWAY = (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED)
 
 
 def _duration(seconds: float) -> str:

@@ -26,16 +26,18 @@ def make_job(**overrides) -> Job:
         updated_at=0.0,
         finished_at=None,
         upload_limit=None,
+        request_id="0b8f5eb7-361e-4e13-ab73-67457bc8057e",
+        started_at=None,
     )
     values.update(overrides)
     return Job(**values)
 
 
 def test_result_embed_shows_prompt_model_seed_requester_and_image():
-    embed = render.result_embed(make_job(), filename="x.png")
+    embed = render.result_embed(make_job(created_at=100.0, updated_at=175.0), filename="x.png")
     assert embed.description == "a red cube"
     fields = {f.name: f.value for f in embed.fields}
-    assert fields == {"Model": "`flux`", "Seed": "5", "Requested by": "<@42>"}
+    assert fields == {"Model": "`flux`", "Seed": "5", "Requested by": "<@42>", "Time": "75 s"}
     assert embed.image.url == "attachment://x.png"
     assert "0b8f5eb7-361e-4e13-ab73-67457bc8057e" in (embed.footer.text or "")
     assert len(embed) <= 6000
@@ -48,7 +50,7 @@ def test_long_prompt_is_truncated_within_discord_limits():
 
 
 def test_prompt_cannot_ping_or_format():
-    text = render.queued_status("@everyone look **here** <@&123>", "m", 1)
+    text = render.progress_status(render.Progress("@everyone look **here** <@&123>", "m", 1))
     assert "@everyone" not in text and "**here**" not in text
 
 

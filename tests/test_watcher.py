@@ -18,6 +18,8 @@ class RecordingDelivery:
         self.broken: set[str] = set()  # generation ids whose delivery raises
         self.refused: set[str] = set()  # generation ids that nobody accepts
         self.explained: list = []
+        self.refreshed: list[list[Job]] = []
+        self.cancelled_by: list[tuple[str, int, int]] = []
 
     async def deliver(self, job: Job) -> int | None:
         if job.generation_id in self.broken:
@@ -27,8 +29,15 @@ class RecordingDelivery:
         self.delivered.append(job)
         return 1000 + len(self.delivered)
 
-    async def finish_status_message(self, job: Job) -> None:
+    # It is also the status reporter, recording what the status messages would show.
+    async def refresh(self, pending) -> None:
+        self.refreshed.append(list(pending))
+
+    async def finish(self, job: Job) -> None:
         self.finished_status.append(job.status_message_id)
+
+    async def cancelled(self, job: Job, by_user_id: int, count: int) -> None:
+        self.cancelled_by.append((job.request_id, by_user_id, count))
 
     async def find_existing(self, job: Job) -> int | None:
         for delivered in self.delivered:
@@ -67,7 +76,7 @@ def delivery():
 
 @pytest.fixture
 def watcher(oxen_client, store, delivery):
-    return Watcher(oxen_client, store, delivery, poll_interval=0.05)
+    return Watcher(oxen_client, store, delivery, status=delivery, poll_interval=0.05)
 
 
 async def test_succeeded_generation_is_delivered_once(oxen, oxen_client, store, delivery, watcher):
@@ -133,7 +142,7 @@ async def test_one_bad_job_does_not_stop_the_others(oxen, oxen_client, store, de
 
 
 async def test_undeliverable_job_is_marked_and_not_retried(oxen, oxen_client, store, delivery):
-    watcher = Watcher(oxen_client, store, delivery)
+    watcher = Watcher(oxen_client, store, delivery, status=delivery)
     oxen.hold = True
     [gid] = await enqueue(oxen_client, store)
     delivery.refused.add(gid)
@@ -195,7 +204,14 @@ async def test_unknown_generation_is_reported_to_the_requester(
 
 async def test_stalled_generation_is_cancelled_at_oxen(oxen, oxen_client, store, delivery):
     clock = [0.0]
-    watcher = Watcher(oxen_client, store, delivery, max_generation_age=120, clock=lambda: clock[0])
+    watcher = Watcher(
+        oxen_client,
+        store,
+        delivery,
+        status=delivery,
+        max_generation_age=120,
+        clock=lambda: clock[0],
+    )
     oxen.hold = True
     [gid] = await enqueue(oxen_client, store)
     clock[0] = 10_000_000_000.0
@@ -243,7 +259,7 @@ async def test_resumed_delivery_that_already_posted_is_not_posted_again(
 
 
 async def test_new_jobs_do_not_trigger_a_poll_while_events_flow(oxen_client, store, delivery):
-    watcher = Watcher(oxen_client, store, delivery)
+    watcher = Watcher(oxen_client, store, delivery, status=delivery)
     watcher.push_healthy = True
     watcher.job_added()
     assert not watcher._wakeup.is_set()  # the safety-net tick is soon enough

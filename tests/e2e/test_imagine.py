@@ -190,12 +190,14 @@ async def test_model_autocomplete_offers_only_image_models(world):
 
 
 async def test_command_definitions_are_synced_to_the_dev_guild(world):
-    [command] = world.discord.registered_commands(world.guild)
-    assert command["name"] == "imagine"
+    commands = {c["name"]: c for c in world.discord.registered_commands(world.guild)}
+    command = commands["imagine"]
     options = {o["name"]: o for o in command["options"]}
     assert options["prompt"]["required"] is True and options["prompt"]["max_length"] == 1500
     assert options["count"]["min_value"] == 1 and options["count"]["max_value"] == 4
     assert options["model"]["autocomplete"] is True
-    assert {c["value"] for c in options["aspect_ratio"]["choices"]} == {
-        "1:1", "16:9", "9:16", "4:3", "3:4",
-    }  # fmt: skip
+    assert options["aspect_ratio"]["autocomplete"] is True  # the chosen model's own values
+    assert options["steps"]["min_value"] == 1
+    assert commands["Edit with imagine-bot"]["type"] == 3  # a message context menu
+    edit = {o["name"]: o for o in commands["edit"]["options"]}
+    assert edit["image"]["type"] == 11 and edit["image"]["required"] is True

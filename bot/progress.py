@@ -1,0 +1,131 @@
+"""Status messages: one per request, edited only when what it says changes.
+
+Oxen gives no queue position, so the position shown is our own: the request's place among this
+server's generations that Oxen has not started yet. Edits go through the bot's channel
+permissions (the status message is the bot's own), so they keep working after the interaction
+token expires, and each message is edited at most once per ``min_edit_gap`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+import discord
+
+from bot import render, ui
+from bot.oxen import GenerationStatus
+from bot.store import Job, JobStatus, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class StatusMessages:
+    def __init__(
+        self,
+        client: discord.Client,
+        store: JobStore,
+        *,
+        min_edit_gap: float = 5.0,
+        max_concurrent_edits: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._min_edit_gap = min_edit_gap
+        self._clock = clock
+        self._shown: dict[int, str] = {}  # status message id -> the text it shows
+        self._edited_at: dict[int, float] = {}
+        self._gone: set[int] = set()  # deleted by someone; results still get posted
+        self._edits = asyncio.Semaphore(max_concurrent_edits)
+
+    def showing(self, message_id: int, text: str) -> None:
+        """The message was just posted or edited elsewhere with this text."""
+        self._shown[message_id] = text
+        self._edited_at[message_id] = self._clock()
+
+    async def refresh(self, pending: Iterable[Job]) -> None:
+        """Bring every open request's status message up to date (throttled per message)."""
+        requests: dict[str, list[Job]] = defaultdict(list)
+        queued: dict[int | None, list[Job]] = defaultdict(list)
+        for job in pending:
+            requests[job.request_id].append(job)
+            if job.status is JobStatus.PENDING and not job.is_processing:
+                queued[job.guild_id].append(job)
+        positions = {
+            guild: {job.request_id: index for index, job in reversed(list(enumerate(jobs, 1)))}
+            for guild, jobs in queued.items()
+        }
+        edits = []
+        for request_id, jobs in requests.items():
+            first = jobs[0]
+            if first.status_message_id is None:
+                continue
+            started = [j.started_at for j in jobs if j.started_at is not None]
+            progress = render.Progress(
+                prompt=first.prompt,
+                model=first.model,
+                count=first.batch_size,
+                position=positions.get(first.guild_id, {}).get(request_id),
+                started_at=min(started) if started else None,
+                delivered=first.batch_size - len(jobs),
+            )
+            edits.append(self._maybe_edit(first, render.progress_status(progress)))
+        await asyncio.gather(*edits)
+
+    async def finish(self, job: Job) -> None:
+        """Every generation of the job's request is finished: say how it went, drop Cancel."""
+        if job.status_message_id is None:
+            return
+        jobs = await self._store.request_jobs(job.request_id)
+        failed = sum(
+            1
+            for j in jobs
+            if j.outcome != GenerationStatus.SUCCEEDED or j.status is JobStatus.UNDELIVERABLE
+        )
+        progress = render.Progress(
+            job.prompt, job.model, job.batch_size, delivered=len(jobs) - failed, failed=failed
+        )
+        await self._edit(job, render.final_status(progress), final=True)
+        self._forget(job.status_message_id)
+
+    async def cancelled(self, job: Job, by_user_id: int, count: int) -> None:
+        """Someone pressed Cancel: the status message says who, and loses its button."""
+        if job.status_message_id is None:
+            return
+        await self._edit(job, render.cancelled_status(job.prompt, by_user_id, count), final=True)
+        self._forget(job.status_message_id)
+
+    async def _maybe_edit(self, job: Job, text: str) -> None:
+        assert job.status_message_id is not None
+        if self._shown.get(job.status_message_id) == text:
+            return
+        last = self._edited_at.get(job.status_message_id)
+        if last is not None and self._clock() - last < self._min_edit_gap:
+            return  # the next pass brings it up to date
+        await self._edit(job, text, final=False)
+
+    async def _edit(self, job: Job, text: str, *, final: bool) -> None:
+        message_id = job.status_message_id
+        assert message_id is not None
+        if message_id in self._gone:
+            return
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        view = None if final else ui.status_view(job.request_id)
+        async with self._edits:
+            try:
+                await channel.get_partial_message(message_id).edit(content=text, view=view)
+            except discord.NotFound:
+                self._gone.add(message_id)  # deleted by someone: not an error
+                return
+            except discord.HTTPException as err:
+                log.info("status message %s not updated: %s", message_id, err.text or err.status)
+                return
+        self.showing(message_id, text)
+
+    def _forget(self, message_id: int) -> None:
+        self._shown.pop(message_id, None)
+        self._edited_at.pop(message_id, None)

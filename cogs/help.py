@@ -1,0 +1,73 @@
+"""/help: what the bot does, its commands and options, and the limits in force."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.config import Settings
+from bot.imagine import MAX_COUNT
+
+
+def help_embed(settings: Settings) -> discord.Embed:
+    embed = discord.Embed(
+        title="imagine-bot",
+        description=(
+            "I make images with Oxen.ai models. Ask with /imagine; I answer at once, and post "
+            "the image in the same channel when it is ready (even after a restart)."
+        ),
+        colour=render.EMBED_COLOUR,
+    )
+    embed.add_field(
+        name="/imagine",
+        value=(
+            "`prompt` what to draw · `model` which Oxen model · `count` 1–"
+            f"{MAX_COUNT} images · `aspect_ratio` e.g. 16:9 · `seed` repeat a result · "
+            "`steps` detail vs. speed · `negative_prompt` what to leave out. "
+            "Options a model doesn't take are refused with the ones it does."
+        ),
+        inline=False,
+    )
+    embed.add_field(
+        name="/edit",
+        value="`image` a PNG, JPEG, WebP or GIF · `prompt` what should change · `model`. "
+        "Or right-click a message with an image → Apps → Edit with imagine-bot.",
+        inline=False,
+    )
+    embed.add_field(
+        name="Buttons on results",
+        value="🎲 Reroll (new seed) · ✏️ Vary (change the prompt) · 🖌️ Edit · ℹ️ Info · "
+        "🗑️ Delete (the requester or Manage Messages). Cancel sits on the status message.",
+        inline=False,
+    )
+    embed.add_field(name="/jobs", value="Your images still being made, with Cancel.", inline=False)
+    minutes = round(settings.max_generation_age / 60)
+    embed.add_field(
+        name="Limits",
+        value=(
+            f"Default model `{settings.oxen_model}`, edits `{settings.oxen_edit_model}`. "
+            f"Up to {MAX_COUNT} images per request; prompts up to 1500 characters. "
+            f"A generation unfinished after {minutes} min is cancelled. Results over this "
+            "channel's upload limit are shrunk to fit, or linked."
+        ),
+        inline=False,
+    )
+    return embed
+
+
+class HelpCog(commands.Cog):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    @app_commands.command(name="help", description="What imagine-bot does and how to use it")
+    async def help(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(embed=help_embed(self._settings), ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    from bot.app import ImagineBot
+
+    assert isinstance(bot, ImagineBot)
+    await bot.add_cog(HelpCog(bot.services.settings))

@@ -1,0 +1,150 @@
+"""ModelCatalog against the fake Oxen over loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.catalog import ModelCatalog
+from bot.oxen import OxenClient, RetryPolicy
+from tests.fakes.oxen import FakeOxen
+
+KLEIN = "black-forest-labs-flux-2-klein-4b"
+DEV = "flux-1-dev"
+QWEN = "qwen-image-edit"
+TTL = 60.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def client(oxen: FakeOxen) -> AsyncIterator[OxenClient]:
+    # No retries: one injected failure is one failed call.
+    async with OxenClient(
+        oxen.api_key, base_url=oxen.base_url, retry=RetryPolicy(max_retries=0), timeout=5.0
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def catalog(client: OxenClient, clock: Clock) -> ModelCatalog:
+    return ModelCatalog(client, DEV, ttl=TTL, clock=clock)
+
+
+def detail_requests(oxen: FakeOxen, model_id: str) -> int:
+    return oxen.count("GET", f"/api/ai/models/{model_id}")
+
+
+async def test_details_has_the_schema_the_list_omits(catalog: ModelCatalog) -> None:
+    listed = await catalog.find(KLEIN)
+    assert listed is not None and listed.request_schema is None
+    model = await catalog.details(KLEIN)
+    assert model is not None and model.request_schema is not None
+    ratios = model.request_schema["properties"]["aspect_ratio"]["enum"]
+    assert ratios == ["1:1", "16:9", "9:16", "4:3", "3:4"]
+
+
+async def test_details_cached_within_ttl(
+    oxen: FakeOxen, catalog: ModelCatalog, clock: Clock
+) -> None:
+    await catalog.details(KLEIN)
+    clock.now += TTL - 1
+    await catalog.details(KLEIN)
+    assert detail_requests(oxen, KLEIN) == 1
+    clock.now += 2
+    await catalog.details(KLEIN)
+    assert detail_requests(oxen, KLEIN) == 2
+    await catalog.details(DEV)  # cached per model
+    assert detail_requests(oxen, DEV) == 1
+
+
+async def test_details_sees_a_changed_schema_after_the_ttl(
+    oxen: FakeOxen, catalog: ModelCatalog, clock: Clock
+) -> None:
+    await catalog.details(DEV)
+    oxen.models[DEV]["request_schema"]["properties"].pop("negative_prompt")
+    clock.now += TTL + 1
+    model = await catalog.details(DEV)
+    assert model is not None and model.request_schema is not None
+    assert "negative_prompt" not in model.request_schema["properties"]
+
+
+async def test_details_falls_back_to_the_cached_copy_when_oxen_fails(
+    oxen: FakeOxen, catalog: ModelCatalog, clock: Clock
+) -> None:
+    await catalog.details(KLEIN)
+    clock.now += TTL + 1
+    oxen.fail_next("GET", f"/api/ai/models/{KLEIN}", 503)
+    model = await catalog.details(KLEIN)
+    assert detail_requests(oxen, KLEIN) == 2  # it did ask again
+    assert model is not None and model.request_schema is not None
+
+
+async def test_details_falls_back_to_the_list_entry_when_never_fetched(
+    oxen: FakeOxen, catalog: ModelCatalog
+) -> None:
+    oxen.fail_next("GET", f"/api/ai/models/{KLEIN}", 500)
+    model = await catalog.details(KLEIN)
+    assert model is not None and model.id == KLEIN
+    assert model.request_schema is None  # so validation leaves the checks to Oxen
+
+
+async def test_details_is_none_when_oxen_fails_and_nothing_is_known(
+    oxen: FakeOxen, catalog: ModelCatalog
+) -> None:
+    oxen.fail_next("GET", "/api/ai/models", 503, times=2)
+    assert await catalog.details(KLEIN) is None
+
+
+async def test_details_is_none_for_unknown_and_non_image_models(
+    oxen: FakeOxen, catalog: ModelCatalog
+) -> None:
+    assert await catalog.details("no-such-model") is None
+    assert await catalog.details("gpt-4o-mini") is None  # a chat model can't make images
+    assert detail_requests(oxen, "no-such-model") == 1
+
+
+async def test_details_forgets_a_model_oxen_removed(
+    oxen: FakeOxen, catalog: ModelCatalog, clock: Clock
+) -> None:
+    assert await catalog.details(QWEN) is not None
+    del oxen.models[QWEN]
+    clock.now += TTL + 1
+    assert await catalog.details(QWEN) is None
+
+
+async def test_edit_models(catalog: ModelCatalog) -> None:
+    assert [m.id for m in await catalog.edit_models()] == [KLEIN, QWEN]
+
+
+async def test_suggest_edit_only(catalog: ModelCatalog) -> None:
+    assert [i for _, i in await catalog.suggest("", edit_only=True)] == [KLEIN, QWEN]
+    assert [i for _, i in await catalog.suggest("flux", edit_only=True)] == [KLEIN]
+    assert [i for _, i in await catalog.suggest("flux")] == [DEV, KLEIN]  # prefix first
+    # Labels match too: "Qwen Image Edit (qwen-image-edit)".
+    assert await catalog.suggest("image edit", edit_only=True) == [
+        ("Qwen Image Edit (qwen-image-edit)", QWEN)
+    ]
+
+
+async def test_suggest_offers_the_defaults_when_oxen_is_down(
+    oxen: FakeOxen, client: OxenClient, clock: Clock
+) -> None:
+    catalog = ModelCatalog(client, DEV, default_edit_model="my-edit", ttl=TTL, clock=clock)
+    assert catalog.default_edit_model == "my-edit"
+    oxen.fail_next("GET", "/api/ai/models", 503, times=2)
+    assert await catalog.suggest("", edit_only=True) == [("my-edit", "my-edit")]
+    assert await catalog.suggest("") == [(DEV, DEV)]
+    assert ModelCatalog(client, DEV).default_edit_model == QWEN
