@@ -61,7 +61,7 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
         catalog = ModelCatalog(
             oxen, settings.oxen_model, default_edit_model=settings.oxen_edit_model
         )
-        status = StatusMessages(bot, store)
+        status = StatusMessages(bot, store, min_edit_gap=settings.status_edit_interval)
         delivery = Delivery(
             bot,
             oxen,

@@ -41,6 +41,8 @@ class Settings:
     max_generation_age: float = 15 * 60.0
     max_download_bytes: int = 50 * 1024 * 1024
     download_timeout: float = 60.0
+    # Not read from the environment: Discord-friendly pacing, shortened only by tests.
+    status_edit_interval: float = 5.0
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -171,7 +171,7 @@ class CancelButton(_IdButton, template=rf"ib:cancel:(?P<id>{_ID})"):
             if cancelled
             else f"{prompt} had already finished, so there was nothing left to cancel."
         )
-        await interaction.followup.send(text, ephemeral=True)
+        await interaction.edit_original_response(content=text)  # replaces "thinking…"
 
 
 class RerollButton(_IdButton, template=rf"ib:reroll:(?P<id>{_ID})"):

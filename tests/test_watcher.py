@@ -278,3 +278,29 @@ async def test_a_stale_copy_of_a_delivered_job_is_not_delivered_again(
     await store.mark_delivered(gid, 5)
     await watcher._deliver(stale)
     assert delivery.delivered == []
+
+
+async def test_cancel_of_a_generation_oxen_already_finished_delivers_it(
+    oxen, oxen_client, store, delivery, watcher
+):
+    oxen.hold = True
+    [gid] = await enqueue(oxen_client, store)
+    await oxen.complete(gid)  # finished at Oxen; the watcher has not looked yet
+    assert await watcher.cancel(gid, "cancelled by <@1>") is False
+    assert [j.generation_id for j in delivery.delivered] == [gid]  # paid for, so posted
+    job = await store.get(gid)
+    assert job is not None and job.outcome == "succeeded"
+
+
+async def test_cancel_of_a_running_generation_cancels_it_at_oxen(
+    oxen, oxen_client, store, delivery, watcher
+):
+    oxen.hold = True
+    [gid] = await enqueue(oxen_client, store, status_message_id=55)
+    assert await watcher.cancel(gid, "cancelled by <@1>") is True
+    assert oxen.generations[gid]["status"] == "cancelled"
+    job = await store.get(gid)
+    assert job is not None and job.status.value == "delivered" and job.outcome == "cancelled"
+    assert job.result_message_id == 55  # the status message tells it; nothing else is posted
+    assert delivery.delivered == []
+    assert await watcher.cancel(gid, "again") is False  # a second press changes nothing

@@ -74,6 +74,7 @@ def bot_settings(discord_fake: FakeDiscord, oxen: FakeOxen, guild_id: int, db: P
         guild_ids=(guild_id,),
         log_level="DEBUG",
         poll_interval=0.1,
+        status_edit_interval=0.2,
     )
 
 
