@@ -86,9 +86,16 @@ class StatusMessages:
             for j in jobs
             if j.outcome != GenerationStatus.SUCCEEDED or j.status is JobStatus.UNDELIVERABLE
         )
+        first_post = next((j.result_message_id for j in jobs if j.result_message_id), None)
+        link = (
+            f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{first_post}"
+            if first_post and job.guild_id
+            else None
+        )  # a post that fell back to DMs lives elsewhere: no link
         progress = render.Progress(
-            job.prompt, job.model, job.batch_size, delivered=len(jobs) - failed, failed=failed
-        )
+            job.prompt, job.model, job.batch_size, delivered=len(jobs) - failed, failed=failed,
+            result_url=link,
+        )  # fmt: skip
         await self._edit(job, render.final_status(progress), final=True)
         self._forget(job.status_message_id)
 

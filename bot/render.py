@@ -43,6 +43,7 @@ class Progress:
     started_at: float | None = None  # Unix seconds; Oxen is working on it
     delivered: int = 0  # images already posted
     failed: int = 0  # generations that ended without an image
+    result_url: str | None = None  # a link to the first posted result, once there is one
 
 
 def progress_status(p: Progress) -> str:
@@ -63,7 +64,8 @@ def final_status(p: Progress) -> str:
     """The status message once every generation of the request is finished."""
     prompt = quote_prompt(p.prompt)
     if not p.failed:
-        return f"✅ Finished {prompt}: {_images(p.delivered)} posted below."
+        where = f"[posted below]({p.result_url})" if p.result_url else "posted below"
+        return f"✅ Finished {prompt}: {_images(p.delivered)} {where}."
     if not p.delivered:
         return f"❌ {prompt} failed: the reason is posted below."
     return (

@@ -105,6 +105,8 @@ async def test_status_shows_queue_position_then_processing_then_the_outcome(worl
         world.channel, lambda m: m.id == second.id and "failed" in m.content
     )
     assert not buttons(done) and not buttons(failed)  # Cancel goes once it is over
+    [result] = [m for m in world.discord.messages(world.channel) if is_result(m)]
+    assert done.content.endswith(f"/{world.channel.id}/{result.id}).")  # a link to the image
 
 
 async def test_unchanged_status_is_not_edited_again(world):
@@ -293,10 +295,12 @@ async def test_edit_command_refuses_what_is_not_an_image(world):
     for filename, data, kind, expected in [
         ("notes.txt", b"hello", "text/plain", "not an image"),
         ("huge.png", b"\0" * (21 * 1024 * 1024), "image/png", "at most 20 MB"),
+        ("photo.png", png(), "image/png", "can't edit images"),  # flux-1-dev only draws
     ]:
+        model = {"model": "flux-1-dev"} if expected == "can't edit images" else {}
         interaction = await world.discord.invoke_slash_command(
             world.alice, world.channel, "edit",
-            options={"image": filename, "prompt": "make it night"},
+            options={"image": filename, "prompt": "make it night", **model},
             attachments={"image": (filename, data, kind)},
         )  # fmt: skip
         reply = await ephemeral_reply(world, interaction)
