@@ -120,9 +120,7 @@ class ImagineService:
             "queued %s for user %s in channel %s", ids, request.requester_id, request.channel_id
         )
         self._watcher.job_added()
-        ahead = await self._store.queued_in_guild(request.guild_id)
-        position = next((i for i, j in enumerate(ahead, 1) if j.generation_id == ids[0]), None)
-        return Accepted(ids, model, position)
+        return Accepted(ids, model, await self._store.queue_position(ids[0]))
 
     async def attach_status_message(self, accepted: Accepted, message_id: int) -> None:
         await self._store.set_status_message(accepted.generation_ids, message_id)

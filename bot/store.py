@@ -233,6 +233,25 @@ class JobStore:
             (guild_id,),
         )
 
+    async def queue_position(self, request_id: str) -> int | None:
+        """1 + the server's not-yet-started generations asked before this request (a COUNT, so
+        a /imagine stays cheap with thousands pending); None once the request has started."""
+        async with self._db.execute(
+            "SELECT me.guild_id, me.created_at, me.started_at FROM jobs AS me "
+            "WHERE me.request_id = ? ORDER BY me.batch_index LIMIT 1",
+            (request_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[2] is not None:
+            return None
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND status = 'pending' "
+            "AND started_at IS NULL AND created_at < ? AND request_id != ?",
+            (row[0], row[1], request_id),
+        ) as cursor:
+            ahead = await cursor.fetchone()
+        return 1 + (int(ahead[0]) if ahead else 0)
+
     async def pending_for_user(self, guild_id: int | None, requester_id: int) -> list[Job]:
         """The requester's unfinished generations in this server, oldest first."""
         return await self._select(

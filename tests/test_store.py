@@ -137,3 +137,21 @@ async def test_version_1_database_is_migrated_forward(tmp_path):
         assert await s.interrupted_enqueues() == []
     finally:
         await s.close()
+
+
+async def test_queue_position_counts_the_servers_unstarted_images_asked_earlier(tmp_path):
+    now = [100.0]
+    s = await JobStore.open(tmp_path / "jobs.sqlite3", clock=lambda: now[0])
+    try:
+        await s.add_jobs([job("a1", request_id="a"), job("a2", request_id="a", batch_index=1)])
+        now[0] = 101.0
+        await s.add_jobs([job("other-guild", guild_id=99)])
+        now[0] = 102.0
+        await s.add_jobs([job("b1", request_id="b")])
+        assert await s.queue_position("a") == 1
+        assert await s.queue_position("b") == 3  # both images of "a" are ahead
+        await s.set_started({"a1": 150.0})
+        assert await s.queue_position("a") is None  # being made: no longer in the queue
+        assert await s.queue_position("b") == 2
+    finally:
+        await s.close()
