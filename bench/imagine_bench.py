@@ -232,8 +232,16 @@ def sample_process(pid: int) -> ProcSample:
 class BotProcess:
     """One bot as its own OS process, its output in a log file."""
 
-    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str], workdir: Path):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str],
+        workdir: Path,
+        seed_database: Path | None = None,
+    ):
         self.name = name
+        self._seed_database = seed_database
         self._argv = list(argv)
         self._env = env
         self._workdir = workdir
@@ -251,6 +259,8 @@ class BotProcess:
 
     async def start(self, world: World, *, within: float = 30.0) -> None:
         """Start and wait until the bot's commands are registered and its gateway is READY."""
+        if self._seed_database is not None:
+            await lift_fair_use_limits(self._seed_database, world.guild.id)
         with self.log_path.open("wb") as log:
             self._process = await asyncio.create_subprocess_exec(
                 *self._argv, cwd=self._workdir, env=self._env, stdout=log, stderr=log
@@ -313,12 +323,27 @@ def bot_env(cfg: Config, world: World, database: Path) -> dict[str, str]:
 
 def launch(cfg: Config, kind: BotKind, world: World, workdir: Path, name: str) -> BotProcess:
     workdir.mkdir(parents=True, exist_ok=True)
-    env = bot_env(cfg, world, workdir / f"{slug(name)}.sqlite3")
+    database = workdir / f"{slug(name)}.sqlite3"
+    env = bot_env(cfg, world, database)
     if kind == "ours":
         argv = [sys.executable, "-m", "bot"]
-    else:
-        argv = [sys.executable, str(Path(__file__).resolve()), NAIVE_FLAG]
+        return BotProcess(name, argv, env, workdir, seed_database=database)
+    argv = [sys.executable, str(Path(__file__).resolve()), NAIVE_FLAG]
     return BotProcess(name, argv, env, workdir)
+
+
+async def lift_fair_use_limits(database: Path, guild_id: int) -> None:
+    """The benchmark measures throughput, not the per-user limits a server admin would set:
+    lift them in the bot's own store before it starts (as /imagine-admin limits would)."""
+    from bot.guild_settings import GuildSettings
+    from bot.store import JobStore
+
+    store = await JobStore.open(database)
+    try:
+        settings = GuildSettings(max_in_flight=100_000, daily_quota=1_000_000)
+        await store.save_guild_settings(guild_id, settings)
+    finally:
+        await store.close()
 
 
 # --- driving /imagine ---------------------------------------------------------------------------

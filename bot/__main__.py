@@ -22,6 +22,7 @@ from bot.delivery import Delivery
 from bot.imagine import ImagineService
 from bot.oxen import OxenClient
 from bot.progress import StatusMessages
+from bot.server_admin import ServerAdmin
 from bot.store import JobStore
 from bot.watcher import Watcher
 
@@ -85,6 +86,7 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
                 completions=CompletionListener(oxen, watcher),
                 status=status,
                 settings=settings,
+                admin=ServerAdmin(store, catalog),
             )
         )
         stack.push_async_callback(bot.close)  # idempotent; covers failures during start

@@ -18,13 +18,14 @@ from bot.completions import CompletionListener
 from bot.config import Settings
 from bot.imagine import ImagineService
 from bot.progress import StatusMessages
+from bot.server_admin import ServerAdmin
 from bot.store import JobStore
 from bot.tree import ImagineTree
 from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.jobs", "cogs.help")
+EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.jobs", "cogs.help", "cogs.admin")
 GLOBAL_COMMANDS_HASH = "global_commands_hash"
 
 
@@ -39,6 +40,7 @@ class Services:
     completions: CompletionListener
     status: StatusMessages
     settings: Settings  # the limits /help tells people about
+    admin: ServerAdmin
 
 
 class ImagineBot(commands.Bot):

@@ -8,12 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bot import validation
+from bot import limits, validation
 from bot.catalog import ModelCatalog
 from bot.errors import UserFacingError, explain_oxen_error
+from bot.guild_settings import GuildSettings
+from bot.limits import day_start
+from bot.moderation import BannedTerms, refusal_text
 from bot.oxen import Model, OxenClient, OxenError
 from bot.request import ImagineRequest
 from bot.store import JobStore, NewJob
@@ -34,7 +39,13 @@ class Accepted:
 
 class ImagineService:
     def __init__(
-        self, oxen: OxenClient, store: JobStore, catalog: ModelCatalog, watcher: Watcher
+        self,
+        oxen: OxenClient,
+        store: JobStore,
+        catalog: ModelCatalog,
+        watcher: Watcher,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._oxen = oxen
         self._store = store
@@ -44,6 +55,8 @@ class ImagineService:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self._reserved: dict[tuple[int | None, int], int] = {}  # images being enqueued, per user
+        self._clock = clock
 
     async def drain(self, grace: float = 10.0) -> None:
         """Refuse new requests and wait (bounded) for those being enqueued to be recorded."""
@@ -60,9 +73,15 @@ class ImagineService:
             raise UserFacingError("I'm restarting right now. Please try again in a minute.")
         self._in_flight += 1
         self._idle.clear()
+        # Reserved before any await: two requests racing past the limit check see each other.
+        key = (request.guild_id, request.requester_id)
+        self._reserved[key] = self._reserved.get(key, 0) + request.count
         try:
             return await self._submit(request)
         finally:
+            self._reserved[key] -= request.count
+            if not self._reserved[key]:
+                del self._reserved[key]
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
@@ -73,8 +92,10 @@ class ImagineService:
             raise UserFacingError("The prompt is empty: describe the image you want.")
         if not 1 <= request.count <= MAX_COUNT:
             raise UserFacingError(f"`count` must be between 1 and {MAX_COUNT}.")
+        server = await self._check_server_rules(request, prompt)
+        default = server.default_model or self._catalog.default_model
         model = request.model or (
-            self._catalog.default_edit_model if request.input_image else self._catalog.default_model
+            self._catalog.default_edit_model if request.input_image else default
         )
         params = await self._params(model, request, prompt)
         # The intent is written before the request leaves: if the bot dies before Oxen's answer is
@@ -124,6 +145,30 @@ class ImagineService:
 
     async def attach_status_message(self, accepted: Accepted, message_id: int) -> None:
         await self._store.set_status_message(accepted.generation_ids, message_id)
+
+    async def _check_server_rules(self, request: ImagineRequest, prompt: str) -> GuildSettings:
+        """The server's channel list, banned terms and fair-use limits, in that order."""
+        if request.guild_id is None:
+            return GuildSettings()
+        server = await self._store.guild_settings(request.guild_id)
+        if server.allowed_channel_ids and request.channel_id not in server.allowed_channel_ids:
+            channels = ", ".join(f"<#{c}>" for c in server.allowed_channel_ids[:10])
+            raise UserFacingError(f"On this server I only make images in {channels}.")
+        terms = BannedTerms(server.banned_words, server.banned_patterns)
+        matched = terms.first_match(prompt, request.negative_prompt)
+        if matched is not None:
+            log.info(
+                "refused a prompt from user %s in guild %s: banned term %r",
+                request.requester_id, request.guild_id, matched,
+            )  # fmt: skip
+            raise UserFacingError(refusal_text())
+        now = self._clock()
+        usage = await self._store.usage(request.guild_id, request.requester_id, day_start(now))
+        others = self._reserved.get((request.guild_id, request.requester_id), 0) - request.count
+        usage = replace(usage, in_flight=usage.in_flight + others)
+        exempt = bool(set(request.role_ids) & set(server.exempt_role_ids))
+        limits.check(server, usage, request.count, exempt=exempt, now=now)
+        return server
 
     async def cancel(self, request_id: str, *, by_user_id: int) -> int:
         """Cancel a request's unfinished generations at Oxen; returns how many were cancelled.

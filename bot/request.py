@@ -22,6 +22,7 @@ class ImagineRequest:
     negative_prompt: str | None = None
     input_image: str | None = None  # a public URL of the image to edit
     upload_limit: int | None = None
+    role_ids: tuple[int, ...] = ()  # the requester's roles here (exempt roles skip limits)
 
     @classmethod
     def again(

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.guild_settings import GuildSettings, Usage
+
 
 class JobStatus(StrEnum):
     PENDING = "pending"  # Oxen has not reached a terminal state (as far as we know)
@@ -132,6 +134,11 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_request ON jobs (request_id);
     CREATE INDEX jobs_guild_open ON jobs (guild_id, created_at)
         WHERE status IN ('pending', 'delivering');
+    """,
+    # v4: per-server settings (JSON, see bot.guild_settings); usage is counted from jobs
+    """
+    CREATE TABLE guild_settings (guild_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
+    CREATE INDEX jobs_usage ON jobs (guild_id, requester_id, created_at);
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -359,6 +366,45 @@ class JobStore:
     async def forget_enqueue(self, enqueue_id: int) -> None:
         await self._db.execute("DELETE FROM enqueues WHERE id = ?", (enqueue_id,))
         await self._db.commit()
+
+    # --- server settings and usage ---------------------------------------------------------------
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        async with self._db.execute(
+            "SELECT data FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return GuildSettings.from_json(row[0]) if row else GuildSettings()
+
+    async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:
+        await self._db.execute(
+            "INSERT INTO guild_settings (guild_id, data) VALUES (?, ?) "
+            "ON CONFLICT(guild_id) DO UPDATE SET data = excluded.data",
+            (guild_id, settings.to_json()),
+        )
+        await self._db.commit()
+
+    async def usage(self, guild_id: int, requester_id: int, since: float) -> Usage:
+        """The requester's images in flight and since ``since`` (a day's start), and the
+        server's images since then. Counted from the jobs themselves: nothing to drift."""
+        async with self._db.execute(
+            "SELECT "
+            "  SUM(status IN ('pending', 'delivering')), SUM(created_at >= ?), MAX(created_at) "
+            "FROM jobs WHERE guild_id = ? AND requester_id = ?",
+            (since, guild_id, requester_id),
+        ) as cursor:
+            mine = await cursor.fetchone()
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND created_at >= ?", (guild_id, since)
+        ) as cursor:
+            server = await cursor.fetchone()
+        in_flight, today, last = mine if mine else (0, 0, None)
+        return Usage(
+            in_flight=int(in_flight or 0),
+            images_today=int(today or 0),
+            last_request_at=last,
+            server_images_today=int(server[0]) if server else 0,
+        )
 
     # --- meta -------------------------------------------------------------------------------
 

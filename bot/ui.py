@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
+from discord import app_commands
 
 from bot import render
 from bot.errors import UserFacingError
@@ -22,6 +23,7 @@ from bot.tree import report_error
 
 if TYPE_CHECKING:
     from bot.app import Services
+    from bot.catalog import ModelCatalog
     from bot.store import Job
 
 log = logging.getLogger(__name__)
@@ -297,7 +299,18 @@ def interaction_context(interaction: discord.Interaction) -> dict[str, Any]:
         "channel_id": interaction.channel_id or 0,
         "requester_id": interaction.user.id,
         "upload_limit": interaction.filesize_limit,
+        "role_ids": tuple(role.id for role in getattr(interaction.user, "roles", ())),
     }
+
+
+async def model_choices(
+    catalog: ModelCatalog, typed: str, *, edit_only: bool = False
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete for a `model` option."""
+    return [
+        app_commands.Choice(name=label, value=model_id)
+        for label, model_id in await catalog.suggest(typed, edit_only=edit_only)
+    ]
 
 
 def image_url(message: discord.Message) -> str | None:

@@ -15,6 +15,7 @@ from bot.ui import (
     image_url,
     interaction_context,
     is_image_attachment,
+    model_choices,
     start_request,
 )
 
@@ -76,10 +77,7 @@ class EditCog(commands.Cog):
     async def model_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(name=label, value=model_id)
-            for label, model_id in await self._catalog.suggest(current, edit_only=True)
-        ]
+        return await model_choices(self._catalog, current, edit_only=True)
 
     async def edit_message(
         self, interaction: discord.Interaction, message: discord.Message

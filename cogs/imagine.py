@@ -9,7 +9,7 @@ from discord.ext import commands
 from bot import validation
 from bot.catalog import ModelCatalog
 from bot.request import ImagineRequest
-from bot.ui import interaction_context, start_request
+from bot.ui import interaction_context, model_choices, start_request
 
 # Offered when the chosen model's own list is unknown.
 COMMON_ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3")
@@ -57,10 +57,7 @@ class ImagineCog(commands.Cog):
     async def model_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(name=label, value=model_id)
-            for label, model_id in await self._catalog.suggest(current)
-        ]
+        return await model_choices(self._catalog, current)
 
     @imagine.autocomplete("aspect_ratio")
     async def aspect_ratio_autocomplete(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from bot.__main__ import run
 from bot.config import Settings
+from bot.guild_settings import GuildSettings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.oxen import FakeOxen
 
@@ -110,6 +112,17 @@ async def world(discord_fake: FakeDiscord, oxen: FakeOxen, tmp_path: Path) -> As
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*leftover, return_exceptions=True)
         assert not leftover, f"tasks left behind: {leftover}"
+
+
+def set_server_limits(world: World, **limits: int) -> None:
+    """Change the guild's fair-use limits in the bot's store (as /imagine-admin limits does),
+    for tests about something else that need more than the default 2 images at once."""
+    database = world.bot.settings.database_path
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
+        db.execute(
+            "INSERT OR REPLACE INTO guild_settings (guild_id, data) VALUES (?, ?)",
+            (world.guild.id, GuildSettings(**limits).to_json()),  # type: ignore[attr-defined,arg-type]
+        )
 
 
 __all__ = ["RunningBot", "World", "bot_settings", "replace"]

@@ -7,7 +7,7 @@ import io
 
 from PIL import Image
 
-from tests.e2e.conftest import RunningBot
+from tests.e2e.conftest import RunningBot, set_server_limits
 from tests.e2e.test_imagine import imagine, is_result, queued
 from tests.fakes.discord.interactions import iter_components
 
@@ -258,6 +258,7 @@ async def test_aspect_ratio_suggestions_follow_the_chosen_model(world):
 
 
 async def test_count_posts_each_image_and_says_how_many_failed(world):
+    set_server_limits(world, max_in_flight=4)
     world.oxen.hold = True
     interaction = await imagine(world, prompt="four cats", count=3)
     status = await queued(world, interaction, count=3)

@@ -7,6 +7,7 @@ import io
 from PIL import Image
 
 from bot.oxen import OxenClient
+from tests.e2e.conftest import set_server_limits
 
 MODEL = "black-forest-labs-flux-2-klein-4b"
 ATTACH_FILES = 1 << 15
@@ -116,6 +117,7 @@ async def test_generation_longer_than_the_interaction_token_is_still_delivered(w
 
 
 async def test_several_images_are_each_delivered(world):
+    set_server_limits(world, max_in_flight=4)
     await queued(world, await imagine(world, prompt="a red cube", count=3), count=3)
     for gid in world.oxen.generations:
         await world.discord.wait_for_message(

@@ -1,0 +1,159 @@
+"""/imagine-admin: show and change this server's limits, moderation and default model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.catalog import ModelCatalog
+from bot.guild_settings import GuildSettings
+from bot.server_admin import Change, ServerAdmin, add_term, without
+from bot.ui import model_choices
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class AdminCog(commands.GroupCog, group_name="imagine-admin"):
+    """Server settings for imagine-bot (Manage Server)."""
+
+    def __init__(self, admin: ServerAdmin, catalog: ModelCatalog) -> None:
+        self._admin = admin
+        self._catalog = catalog
+        super().__init__()
+
+    @app_commands.command(name="show", description="Show this server's imagine-bot settings")
+    async def show(self, interaction: discord.Interaction) -> None:
+        settings = await self._admin.show(_guild(interaction))
+        embed = discord.Embed(title="imagine-bot settings", colour=render.EMBED_COLOUR)
+        for name, value in settings.describe().items():
+            embed.add_field(name=name, value=value, inline=True)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="limits", description="Fair-use limits (0 = unlimited budget)")
+    @app_commands.describe(
+        per_user_at_once="Images one person may have being made at once",
+        cooldown_seconds="Seconds a person waits between requests",
+        per_user_daily="Images one person may make per day (UTC)",
+        server_daily="Images the whole server may make per day (0 = unlimited)",
+    )
+    async def limits(
+        self,
+        interaction: discord.Interaction,
+        per_user_at_once: app_commands.Range[int, 1, 100] | None = None,
+        cooldown_seconds: app_commands.Range[int, 0, 86_400] | None = None,
+        per_user_daily: app_commands.Range[int, 0, 100_000] | None = None,
+        server_daily: app_commands.Range[int, 0, 1_000_000] | None = None,
+    ) -> None:
+        def change(s: GuildSettings) -> GuildSettings:
+            return replace(
+                s,
+                max_in_flight=s.max_in_flight if per_user_at_once is None else per_user_at_once,
+                cooldown_seconds=s.cooldown_seconds
+                if cooldown_seconds is None
+                else cooldown_seconds,
+                daily_quota=s.daily_quota if per_user_daily is None else per_user_daily,
+                daily_budget=s.daily_budget if server_daily is None else server_daily,
+            )
+
+        await _answer(interaction, await self._admin.update(_guild(interaction), change))
+
+    @app_commands.command(
+        name="exempt-role", description="Members with this role skip per-user limits"
+    )
+    async def exempt_role(
+        self, interaction: discord.Interaction, action: Literal["add", "remove"], role: discord.Role
+    ) -> None:
+        def change(s: GuildSettings) -> GuildSettings:
+            roles = without(s.exempt_role_ids, role.id)
+            return replace(s, exempt_role_ids=(*roles, role.id) if action == "add" else roles)
+
+        await _answer(interaction, await self._admin.update(_guild(interaction), change))
+
+    @app_commands.command(name="banned", description="Block words, phrases or regular expressions")
+    @app_commands.describe(
+        value="A word or phrase (kind: word) or a regular expression (kind: regex)"
+    )
+    async def banned(
+        self,
+        interaction: discord.Interaction,
+        action: Literal["add", "remove"],
+        kind: Literal["word", "regex"],
+        value: app_commands.Range[str, 1, 200],
+    ) -> None:
+        regex = kind == "regex"
+
+        def change(s: GuildSettings) -> GuildSettings:
+            terms = s.banned_patterns if regex else s.banned_words
+            terms = (
+                add_term(terms, value, regex=regex) if action == "add" else without(terms, value)
+            )
+            if regex:
+                return replace(s, banned_patterns=terms)
+            return replace(s, banned_words=terms)
+
+        await _answer(interaction, await self._admin.update(_guild(interaction), change))
+
+    @app_commands.command(
+        name="channels", description="Where /imagine works (empty list = everywhere)"
+    )
+    async def channels(
+        self,
+        interaction: discord.Interaction,
+        action: Literal["allow", "remove", "clear"],
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        target = channel or interaction.channel
+        target_id = target.id if target is not None else 0
+
+        def change(s: GuildSettings) -> GuildSettings:
+            if action == "clear":
+                return replace(s, allowed_channel_ids=())
+            rest = without(s.allowed_channel_ids, target_id)
+            return replace(s, allowed_channel_ids=(*rest, target_id) if action == "allow" else rest)
+
+        await _answer(interaction, await self._admin.update(_guild(interaction), change))
+
+    @app_commands.command(
+        name="default-model", description="The model /imagine uses here by default"
+    )
+    @app_commands.describe(model="An Oxen image model; leave empty to use the bot's default")
+    async def default_model(
+        self, interaction: discord.Interaction, model: str | None = None
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # may ask Oxen
+        chosen = await self._admin.checked_model(model) if model else None
+        change = await self._admin.update(
+            _guild(interaction), lambda s: replace(s, default_model=chosen)
+        )
+        await _answer(interaction, change)
+
+    @default_model.autocomplete("model")
+    async def model_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await model_choices(self._catalog, current)
+
+
+def _guild(interaction: discord.Interaction) -> int:
+    assert interaction.guild_id is not None  # guild_only
+    return interaction.guild_id
+
+
+async def _answer(interaction: discord.Interaction, change: Change) -> None:
+    text = "\n".join(change.lines())
+    if interaction.response.is_done():
+        await interaction.edit_original_response(content=text)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    from bot.app import ImagineBot
+
+    assert isinstance(bot, ImagineBot)
+    await bot.add_cog(AdminCog(bot.services.admin, bot.services.catalog))
