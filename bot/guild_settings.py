@@ -11,7 +11,7 @@ from typing import Any
 class GuildSettings:
     max_in_flight: int = 2  # per user, images being made at once
     cooldown_seconds: int = 0  # per user, between requests
-    daily_quota: int = 25  # per user, images per UTC day
+    daily_quota: int = 25  # per user, images per UTC day; 0 = unlimited
     daily_budget: int = 0  # per server, images per UTC day; 0 = unlimited
     exempt_role_ids: tuple[int, ...] = ()  # members with one of these skip the per-user limits
     banned_words: tuple[str, ...] = ()
@@ -39,7 +39,7 @@ class GuildSettings:
         return {
             "Images at once per user": str(self.max_in_flight),
             "Cooldown per user": f"{self.cooldown_seconds} s" if self.cooldown_seconds else "none",
-            "Daily images per user": str(self.daily_quota),
+            "Daily images per user": str(self.daily_quota or "unlimited"),
             "Daily images for the server": str(self.daily_budget or "unlimited"),
             "Exempt roles": ", ".join(f"<@&{r}>" for r in self.exempt_role_ids) or "none",
             "Banned words": str(len(self.banned_words)),

@@ -45,7 +45,7 @@ def check(settings: GuildSettings, usage: Usage, count: int, *, exempt: bool, no
                 f"This server has a {settings.cooldown_seconds} s cooldown between requests. "
                 f"You can ask again {_at(ready_at)}."
             )
-    if usage.images_today + count > settings.daily_quota:
+    if settings.daily_quota and usage.images_today + count > settings.daily_quota:
         left = max(0, settings.daily_quota - usage.images_today)
         raise UserFacingError(
             f"You've reached your daily limit of {settings.daily_quota} images here "

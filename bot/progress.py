@@ -49,10 +49,9 @@ class StatusMessages:
 
     async def refresh(self, pending: Iterable[Job]) -> None:
         """Bring every open request's status message up to date (throttled per message)."""
-        requests: dict[str, list[Job]] = defaultdict(list)
+        pending = list(pending)
         queued: dict[int | None, list[Job]] = defaultdict(list)
         for job in pending:
-            requests[job.request_id].append(job)
             if job.status is JobStatus.PENDING and not job.is_processing:
                 queued[job.guild_id].append(job)
         positions = {
@@ -60,7 +59,7 @@ class StatusMessages:
             for guild, jobs in queued.items()
         }
         edits = []
-        for request_id, jobs in requests.items():
+        for jobs in render.group_requests(pending):
             first = jobs[0]
             if first.status_message_id is None:
                 continue
@@ -69,7 +68,7 @@ class StatusMessages:
                 prompt=first.prompt,
                 model=first.model,
                 count=first.batch_size,
-                position=positions.get(first.guild_id, {}).get(request_id),
+                position=positions.get(first.guild_id, {}).get(first.request_id),
                 started_at=min(started) if started else None,
                 delivered=first.batch_size - len(jobs),
             )

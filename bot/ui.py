@@ -8,7 +8,6 @@ the requester and people with Manage Messages.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
     from bot.app import Services
     from bot.catalog import ModelCatalog
     from bot.store import Job
-
-log = logging.getLogger(__name__)
 
 _ID = r"[0-9A-Za-z-]{1,64}"  # Oxen generation ids are UUIDs
 EDIT_INSTRUCTION_MAX = 1000

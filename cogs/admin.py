@@ -38,7 +38,7 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin"):
     @app_commands.describe(
         per_user_at_once="Images one person may have being made at once",
         cooldown_seconds="Seconds a person waits between requests",
-        per_user_daily="Images one person may make per day (UTC)",
+        per_user_daily="Images one person may make per day (UTC; 0 = unlimited)",
         server_daily="Images the whole server may make per day (0 = unlimited)",
     )
     async def limits(

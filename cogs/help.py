@@ -8,10 +8,12 @@ from discord.ext import commands
 
 from bot import render
 from bot.config import Settings
+from bot.guild_settings import GuildSettings
 from bot.imagine import MAX_COUNT
+from bot.store import JobStore
 
 
-def help_embed(settings: Settings) -> discord.Embed:
+def help_embed(settings: Settings, server: GuildSettings | None) -> discord.Embed:
     embed = discord.Embed(
         title="imagine-bot",
         description=(
@@ -54,20 +56,34 @@ def help_embed(settings: Settings) -> discord.Embed:
         ),
         inline=False,
     )
+    if server is not None:
+        rules = server.describe()
+        names = ("Images at once per user", "Daily images per user", "Cooldown per user",
+                 "Daily images for the server", "Channels")  # fmt: skip
+        embed.add_field(
+            name="On this server",
+            value=" · ".join(f"{name}: {rules[name]}" for name in names),
+            inline=False,
+        )
     return embed
 
 
 class HelpCog(commands.Cog):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: JobStore) -> None:
         self._settings = settings
+        self._store = store
 
     @app_commands.command(name="help", description="What imagine-bot does and how to use it")
     async def help(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(embed=help_embed(self._settings), ephemeral=True)
+        server = (
+            await self._store.guild_settings(interaction.guild_id) if interaction.guild_id else None
+        )
+        embed = help_embed(self._settings, server)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:
     from bot.app import ImagineBot
 
     assert isinstance(bot, ImagineBot)
-    await bot.add_cog(HelpCog(bot.services.settings))
+    await bot.add_cog(HelpCog(bot.services.settings, bot.services.store))

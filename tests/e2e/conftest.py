@@ -121,7 +121,7 @@ def set_server_limits(world: World, **limits: int) -> None:
     with contextlib.closing(sqlite3.connect(database)) as db, db:
         db.execute(
             "INSERT OR REPLACE INTO guild_settings (guild_id, data) VALUES (?, ?)",
-            (world.guild.id, GuildSettings(**limits).to_json()),  # type: ignore[attr-defined,arg-type]
+            (world.guild.id, GuildSettings(**limits).to_json()),
         )
 
 

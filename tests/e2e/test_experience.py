@@ -369,3 +369,5 @@ async def test_help_explains_the_commands_and_limits(world):
     assert {"/imagine", "/edit", "/jobs", "Limits"} <= names
     limits = next(f["value"] for f in embed["fields"] if f["name"] == "Limits")
     assert "black-forest-labs-flux-2-klein-4b" in limits and "15 min" in limits
+    server = next(f["value"] for f in embed["fields"] if f["name"] == "On this server")
+    assert "Images at once per user: 2" in server and "Daily images per user: 25" in server
