@@ -15,15 +15,19 @@ import discord.http
 from dotenv import load_dotenv
 
 from bot.app import ImagineBot, Services
+from bot.audit import AuditLog
 from bot.catalog import ModelCatalog
 from bot.completions import CompletionListener
 from bot.config import ConfigError, RedactSecrets, Settings, load_settings
 from bot.delivery import Delivery
+from bot.enqueue import Enqueuer
 from bot.imagine import ImagineService
 from bot.oxen import OxenClient
 from bot.progress import StatusMessages
+from bot.reporting import Reporters
 from bot.server_admin import ServerAdmin
 from bot.store import JobStore
+from bot.waiting_line import WaitingLine
 from bot.watcher import Watcher
 
 log = logging.getLogger("bot")
@@ -63,28 +67,44 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
             oxen, settings.oxen_model, default_edit_model=settings.oxen_edit_model
         )
         status = StatusMessages(bot, store, min_edit_gap=settings.status_edit_interval)
+        audit = AuditLog(bot, store)
+        reporter = Reporters(status, audit)
         delivery = Delivery(
             bot,
             oxen,
             max_download_bytes=settings.max_download_bytes,
             download_timeout=settings.download_timeout,
+            server_settings=store.guild_settings,
         )
         watcher = Watcher(
             oxen,
             store,
             delivery,
-            status=status,
+            status=reporter,
             poll_interval=settings.poll_interval,
             max_generation_age=settings.max_generation_age,
         )
+        enqueuer = Enqueuer(oxen, store, watcher)
+        line = WaitingLine(
+            store,
+            enqueuer,
+            reporter,
+            tell=delivery.explain_not_started,
+            cap=settings.max_generations_in_flight,
+        )
+        watcher.generation_finished = line.wake
         bot.attach(
             Services(
                 store=store,
                 catalog=catalog,
-                imagine=ImagineService(oxen, store, catalog, watcher),
+                imagine=ImagineService(
+                    store, catalog, enqueuer, line, watcher, reporter=reporter, audit=audit
+                ),
                 watcher=watcher,
                 completions=CompletionListener(oxen, watcher),
                 status=status,
+                line=line,
+                audit=audit,
                 settings=settings,
                 admin=ServerAdmin(store, catalog),
             )

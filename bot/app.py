@@ -13,6 +13,7 @@ import yarl
 from discord.ext import commands
 
 from bot import ui
+from bot.audit import AuditLog
 from bot.catalog import ModelCatalog
 from bot.completions import CompletionListener
 from bot.config import Settings
@@ -21,6 +22,7 @@ from bot.progress import StatusMessages
 from bot.server_admin import ServerAdmin
 from bot.store import JobStore
 from bot.tree import ImagineTree
+from bot.waiting_line import WaitingLine
 from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class Services:
     watcher: Watcher
     completions: CompletionListener
     status: StatusMessages
+    line: WaitingLine
+    audit: AuditLog
     settings: Settings  # the limits /help tells people about
     admin: ServerAdmin
 
@@ -75,9 +79,11 @@ class ImagineBot(commands.Bot):
         self.add_dynamic_items(*ui.DYNAMIC_ITEMS)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        offer_in_dms(self.tree, allowed=self.services.settings.allow_dms)
         # Subscribe to completion events before any command can enqueue anything.
         self.services.completions.start()
         self.services.watcher.start()
+        self.services.line.start()
         await self._sync_commands()
 
     async def close(self) -> None:
@@ -86,6 +92,8 @@ class ImagineBot(commands.Bot):
             await self._services.imagine.drain()
             await self._services.completions.stop()
             await self._services.watcher.stop()
+            await self._services.line.stop()
+            await self._services.audit.close()
         await super().close()
 
     async def _sync_commands(self) -> None:
@@ -107,6 +115,19 @@ class ImagineBot(commands.Bot):
         log.info("global commands synced (definitions changed)")
 
     def command_definitions_hash(self) -> str:
+        """Includes where commands are offered, so turning ALLOW_DMS on or off re-syncs."""
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def offer_in_dms(tree: discord.app_commands.CommandTree[ImagineBot], *, allowed: bool) -> None:
+    """Offer the image commands in DMs with the bot only when ALLOW_DMS is on. Server-only
+    commands (marked ``extras["server_only"]``, e.g. /imagine-admin) never are."""
+    for command in tree.get_commands():
+        if command.extras.get("server_only"):
+            continue
+        command.allowed_contexts = discord.app_commands.AppCommandContext(
+            guild=True, dm_channel=allowed, private_channel=False
+        )
+        command.guild_only = not allowed  # the older dm_permission field, kept consistent

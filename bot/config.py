@@ -41,6 +41,8 @@ class Settings:
     max_generation_age: float = 15 * 60.0
     max_download_bytes: int = 50 * 1024 * 1024
     download_timeout: float = 60.0
+    allow_dms: bool = False  # /imagine and friends in DMs with the bot
+    max_generations_in_flight: int = 0  # for the whole bot; 0 = no cap
     # Not read from the environment: Discord-friendly pacing, shortened only by tests.
     status_edit_interval: float = 5.0
 
@@ -78,6 +80,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         download_timeout=_positive_number(
             get("DOWNLOAD_TIMEOUT_SECONDS"), "DOWNLOAD_TIMEOUT_SECONDS", 60.0
+        ),
+        allow_dms=_flag(get("ALLOW_DMS"), "ALLOW_DMS"),
+        max_generations_in_flight=_count(
+            get("MAX_GENERATIONS_IN_FLIGHT"), "MAX_GENERATIONS_IN_FLIGHT"
         ),
     )
 
@@ -151,6 +157,27 @@ def _positive_number(value: str, name: str, default: float) -> float:
     if number <= 0:
         raise ConfigError(name, "must be a positive number", f"remove it to use {default:g}")
     return number
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(value: str, name: str) -> bool:
+    if not value:
+        return False
+    if value.lower() not in _TRUE + _FALSE:
+        raise ConfigError(name, "is not true or false", "use true or false (or remove it: false)")
+    return value.lower() in _TRUE
+
+
+def _count(value: str, name: str) -> int:
+    """A whole number >= 0; empty means 0 (no limit)."""
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise ConfigError(name, "must be a whole number", "use 0 for no limit, or e.g. 20")
+    return int(value)
 
 
 class RedactSecrets(logging.Filter):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import discord
 
 from bot import render, ui
+from bot.guild_settings import GuildSettings
 from bot.images import NotAnImage, fit_to_limit
 from bot.oxen import (
     DownloadError,
@@ -25,7 +27,7 @@ from bot.oxen import (
     OxenTimeout,
     ResultExpired,
 )
-from bot.store import InterruptedEnqueue, Job
+from bot.store import InterruptedEnqueue, Job, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,10 @@ class Delivery:
         *,
         max_download_bytes: int = 50 * 1024 * 1024,
         download_timeout: float = 60.0,
+        server_settings: Callable[[int], Awaitable[GuildSettings]] | None = None,
     ) -> None:
         self._client = client
+        self._server_settings = server_settings
         self._oxen = oxen
         self._max_download_bytes = max_download_bytes
         self._download_timeout = download_timeout
@@ -110,19 +114,28 @@ class Delivery:
     async def explain_interrupted(self, enqueue: InterruptedEnqueue) -> None:
         """Tell the requester that a prompt's enqueue outcome was lost in a restart."""
         content = render.interrupted_enqueue_content(enqueue.requester_id, enqueue.prompt)
-        mentions = render.mention_only(enqueue.requester_id)
-        channel = self._client.get_partial_messageable(
-            enqueue.channel_id, guild_id=enqueue.guild_id
-        )
+        await self.tell(enqueue.guild_id, enqueue.channel_id, enqueue.requester_id, content)
+
+    async def explain_not_started(self, waiting: Waiting, reason: str) -> None:
+        """Tell the requester that their request from the waiting line never started."""
+        content = render.not_started_content(waiting.requester_id, waiting.prompt, reason)
+        await self.tell(waiting.guild_id, waiting.channel_id, waiting.requester_id, content)
+
+    async def tell(
+        self, guild_id: int | None, channel_id: int, requester_id: int, content: str
+    ) -> None:
+        """A message for the requester (mentioned) in the channel, else in their DMs."""
+        mentions = render.mention_only(requester_id)
+        channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
         try:
             await channel.send(content, allowed_mentions=mentions)
         except (discord.Forbidden, discord.NotFound):
             try:
-                user = await self._client.fetch_user(enqueue.requester_id)
+                user = await self._client.fetch_user(requester_id)
                 await user.send(content, allowed_mentions=mentions)
             except (discord.Forbidden, discord.NotFound) as err:
                 raise DeliveryFailed(
-                    f"channel {enqueue.channel_id} and user {enqueue.requester_id} both refused"
+                    f"channel {channel_id} and user {requester_id} both refused"
                 ) from err
 
     async def _compose(self, job: Job) -> Outgoing:
@@ -156,14 +169,23 @@ class Delivery:
             )
         if fitted is None:
             return Outgoing(render.link_content(job, job.result_url or ""))
-        filename = f"{job.generation_id}.{fitted.extension}"
+        spoiler = await self._spoiler(job)
+        # Discord blurs an attachment whose name starts with SPOILER_ until it is clicked.
+        filename = ("SPOILER_" if spoiler else "") + f"{job.generation_id}.{fitted.extension}"
         return Outgoing(
             render.success_content(job),
-            embed=render.result_embed(job, filename=filename),
+            embed=render.result_embed(job, filename=filename, spoiler=spoiler),
             image=fitted.data,
             filename=filename,
             view=ui.result_view(job.generation_id),
         )
+
+    async def _spoiler(self, job: Job) -> bool:
+        """The server's setting now, not when the image was asked for: an admin who turns
+        spoilers on expects images still being made to arrive hidden too."""
+        if job.guild_id is None or self._server_settings is None:
+            return False
+        return (await self._server_settings(job.guild_id)).spoiler_results
 
     async def _download(self, job: Job) -> bytes:
         """Download the result; an expired link is refreshed from Oxen once."""
@@ -246,7 +268,8 @@ class Delivery:
 def _mentions_generation(message: discord.Message, generation_id: str) -> bool:
     if generation_id in message.content:
         return True
-    if any(a.filename.startswith(generation_id) for a in message.attachments):
+    names = (a.filename.removeprefix("SPOILER_") for a in message.attachments)
+    if any(name.startswith(generation_id) for name in names):
         return True
     return any(generation_id in (embed.footer.text or "") for embed in message.embeds)
 

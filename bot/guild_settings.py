@@ -18,6 +18,9 @@ class GuildSettings:
     banned_patterns: tuple[str, ...] = ()
     allowed_channel_ids: tuple[int, ...] = ()  # empty: everywhere the command is permitted
     default_model: str | None = None  # None: the bot's OXEN_MODEL
+    spoiler_results: bool = False  # every posted image hidden behind a spoiler
+    upload_edits_nsfw_only: bool = False  # editing people's own uploads only in NSFW channels
+    audit_channel_id: int | None = None  # where each request is logged; None: no audit log
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -48,6 +51,9 @@ class GuildSettings:
             "Default model": f"`{self.default_model}`"
             if self.default_model
             else "the bot's default",
+            "Spoiler on results": "on" if self.spoiler_results else "off",
+            "Editing uploads": "NSFW channels only" if self.upload_edits_nsfw_only else "anywhere",
+            "Audit channel": f"<#{self.audit_channel_id}>" if self.audit_channel_id else "off",
         }
 
 

@@ -1,4 +1,5 @@
-"""The /imagine service: validate a request, enqueue it at Oxen, record the jobs, wake the watcher.
+"""The /imagine service: check a request against the server's rules, then send it to Oxen (or to
+the waiting line when the bot is at its cap), and cancel requests.
 
 No Discord types here: the cog translates the interaction into an ``ImagineRequest``.
 """
@@ -11,17 +12,20 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from bot import limits, validation
 from bot.catalog import ModelCatalog
+from bot.enqueue import Enqueuer, NothingQueued
 from bot.errors import UserFacingError, explain_oxen_error
 from bot.guild_settings import GuildSettings
 from bot.limits import day_start
 from bot.moderation import BannedTerms, refusal_text
-from bot.oxen import Model, OxenClient, OxenError
+from bot.oxen import Model, OxenError
+from bot.reporting import RequestReporter
 from bot.request import ImagineRequest
-from bot.store import JobStore, NewJob
+from bot.store import JobStore, Order, waiting_id
+from bot.waiting_line import WaitingLine
 from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -32,25 +36,50 @@ MAX_SEED = 4_294_967_295
 
 @dataclass(frozen=True)
 class Accepted:
-    generation_ids: list[str]
+    request_id: str
     model: str
+    count: int
     position: int | None = None  # in this server's queue (our own count; Oxen gives none)
+    line_position: int | None = None  # in the bot's waiting line, when it must wait
+
+
+class Refused(UserFacingError):
+    """A server rule refused the request; ``rule`` says which, for the audit channel."""
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class RefusalAudit(Protocol):
+    def refused(self, request: ImagineRequest, rule: str) -> None: ...
+
+
+class _NoAudit:
+    def refused(self, request: ImagineRequest, rule: str) -> None:
+        return None
 
 
 class ImagineService:
     def __init__(
         self,
-        oxen: OxenClient,
         store: JobStore,
         catalog: ModelCatalog,
+        enqueuer: Enqueuer,
+        line: WaitingLine,
         watcher: Watcher,
         *,
+        reporter: RequestReporter,
+        audit: RefusalAudit | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._oxen = oxen
         self._store = store
         self._catalog = catalog
+        self._enqueuer = enqueuer
+        self._line = line
         self._watcher = watcher
+        self._reporter = reporter
+        self._audit = audit or _NoAudit()
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -68,7 +97,8 @@ class ImagineService:
             log.warning("%d requests were still being enqueued at shutdown", self._in_flight)
 
     async def submit(self, request: ImagineRequest) -> Accepted:
-        """Enqueue at Oxen and store the jobs. Raises UserFacingError with words for the user."""
+        """Enqueue at Oxen (or join the waiting line) and store the jobs. Raises
+        UserFacingError with words for the user."""
         if self._closing:
             raise UserFacingError("I'm restarting right now. Please try again in a minute.")
         self._in_flight += 1
@@ -78,6 +108,9 @@ class ImagineService:
         self._reserved[key] = self._reserved.get(key, 0) + request.count
         try:
             return await self._submit(request)
+        except Refused as refusal:
+            self._audit.refused(request, refusal.rule)
+            raise
         finally:
             self._reserved[key] -= request.count
             if not self._reserved[key]:
@@ -97,63 +130,72 @@ class ImagineService:
         model = request.model or (
             self._catalog.default_edit_model if request.input_image else default
         )
-        params = await self._params(model, request, prompt)
-        # The intent is written before the request leaves: if the bot dies before Oxen's answer is
-        # recorded, the next start tells the requester instead of silently dropping the prompt.
-        intent = await self._store.begin_enqueue(
+        order = Order(
             guild_id=request.guild_id,
             channel_id=request.channel_id,
             requester_id=request.requester_id,
             prompt=prompt,
+            model=model,
+            params=await self._params(model, request, prompt),
+            count=request.count,
+            upload_limit=request.upload_limit,
+        )
+        if not await self._line.admit(order.count):
+            waiting = await self._line.join(order)
+            return Accepted(
+                waiting.request_id, model, order.count,
+                line_position=await self._store.waiting_position(waiting.id),
+            )  # fmt: skip
+        try:
+            ids = await self._send(order)
+        finally:
+            self._line.release(order.count)
+        return Accepted(ids[0], model, len(ids), await self._store.queue_position(ids[0]))
+
+    async def _send(self, order: Order) -> list[str]:
+        intent = await self._store.begin_enqueue(
+            guild_id=order.guild_id,
+            channel_id=order.channel_id,
+            requester_id=order.requester_id,
+            prompt=order.prompt,
         )
         try:
-            queued = await self._oxen.enqueue(model, num_generations=request.count, **params)
-        except Exception as err:
+            return await self._enqueuer.send(order, intent)
+        except (OxenError, NothingQueued) as err:
             await self._store.forget_enqueue(intent)
             if isinstance(err, OxenError):
                 raise UserFacingError(explain_oxen_error(err)) from err
-            raise
-        if not queued:
-            await self._store.forget_enqueue(intent)
-            raise UserFacingError("Oxen accepted the request but returned no generation.")
-        # Stored before the user is told anything: an accepted generation is never lost.
-        await self._store.end_enqueue(
-            intent,
-            (
-                NewJob(
-                    generation_id=g.generation_id,
-                    guild_id=request.guild_id,
-                    channel_id=request.channel_id,
-                    requester_id=request.requester_id,
-                    prompt=prompt,
-                    model=model,
-                    params=params,
-                    batch_index=index,
-                    batch_size=len(queued),
-                    upload_limit=request.upload_limit,
-                    request_id=queued[0].generation_id,
-                )
-                for index, g in enumerate(queued)
-            ),
-        )
-        ids = [g.generation_id for g in queued]
-        log.info(
-            "queued %s for user %s in channel %s", ids, request.requester_id, request.channel_id
-        )
-        self._watcher.job_added()
-        return Accepted(ids, model, await self._store.queue_position(ids[0]))
+            raise UserFacingError("Oxen accepted the request but returned no generation.") from err
 
     async def attach_status_message(self, accepted: Accepted, message_id: int) -> None:
-        await self._store.set_status_message(accepted.generation_ids, message_id)
+        await self._store.set_status_message(accepted.request_id, message_id)
 
     async def _check_server_rules(self, request: ImagineRequest, prompt: str) -> GuildSettings:
-        """The server's channel list, banned terms and fair-use limits, in that order."""
-        if request.guild_id is None:
-            return GuildSettings()
-        server = await self._store.guild_settings(request.guild_id)
+        """The server's channel list, banned terms, upload rule and fair-use limits, in that
+        order. In DMs no server's settings apply, only the default per-user limits."""
+        server = GuildSettings()
+        if request.guild_id is not None:
+            server = await self._store.guild_settings(request.guild_id)
+            self._check_moderation(server, request, prompt)
+        now = self._clock()
+        usage = await self._store.usage(request.guild_id, request.requester_id, day_start(now))
+        others = self._reserved.get((request.guild_id, request.requester_id), 0) - request.count
+        usage = replace(usage, in_flight=usage.in_flight + others)
+        exempt = bool(set(request.role_ids) & set(server.exempt_role_ids))
+        try:
+            limits.check(server, usage, request.count, exempt=exempt, now=now)
+        except UserFacingError as err:
+            raise Refused(str(err), rule="a fair-use limit") from None
+        return server
+
+    def _check_moderation(
+        self, server: GuildSettings, request: ImagineRequest, prompt: str
+    ) -> None:
         if server.allowed_channel_ids and request.channel_id not in server.allowed_channel_ids:
             channels = ", ".join(f"<#{c}>" for c in server.allowed_channel_ids[:10])
-            raise UserFacingError(f"On this server I only make images in {channels}.")
+            raise Refused(
+                f"On this server I only make images in {channels}.", rule="a channel not allowed"
+            )
         terms = BannedTerms(server.banned_words, server.banned_patterns)
         matched = terms.first_match(prompt, request.negative_prompt)
         if matched is not None:
@@ -161,18 +203,31 @@ class ImagineService:
                 "refused a prompt from user %s in guild %s: banned term %r",
                 request.requester_id, request.guild_id, matched,
             )  # fmt: skip
-            raise UserFacingError(refusal_text())
-        now = self._clock()
-        usage = await self._store.usage(request.guild_id, request.requester_id, day_start(now))
-        others = self._reserved.get((request.guild_id, request.requester_id), 0) - request.count
-        usage = replace(usage, in_flight=usage.in_flight + others)
-        exempt = bool(set(request.role_ids) & set(server.exempt_role_ids))
-        limits.check(server, usage, request.count, exempt=exempt, now=now)
-        return server
+            raise Refused(refusal_text(), rule=f"banned term `{matched}`")
+        if server.upload_edits_nsfw_only and request.input_is_upload and not request.channel_nsfw:
+            raise Refused(
+                "On this server, uploaded images can only be edited in age-restricted (NSFW) "
+                "channels. Use one of those, or edit an image I made.",
+                rule="editing an upload outside an NSFW channel",
+            )
+
+    async def owner_of(self, request_id: str) -> tuple[int, str] | None:
+        """Who asked for a request and its prompt, whether at Oxen or in line; None if gone."""
+        jobs = await self._store.request_jobs(request_id)
+        if jobs:
+            return jobs[0].requester_id, jobs[0].prompt
+        line_id = waiting_id(request_id)
+        waiting = await self._store.get_waiting(line_id) if line_id is not None else None
+        return (waiting.requester_id, waiting.prompt) if waiting else None
 
     async def cancel(self, request_id: str, *, by_user_id: int) -> int:
-        """Cancel a request's unfinished generations at Oxen; returns how many were cancelled.
-        The status message then says who cancelled it."""
+        """Cancel a request's unfinished generations (at Oxen, or its place in line); returns
+        how many images were cancelled. The status message then says who cancelled it."""
+        line_id = waiting_id(request_id)
+        waiting = await self._store.get_waiting(line_id) if line_id is not None else None
+        if waiting is not None and await self._store.remove_waiting(waiting.id):
+            await self._reporter.cancelled(waiting, by_user_id, waiting.order.count)
+            return waiting.order.count
         jobs = await self._store.request_jobs(request_id)
         reason = f"cancelled by <@{by_user_id}>"
         cancelled = 0
@@ -182,7 +237,7 @@ class ImagineService:
             except OxenError as err:
                 raise UserFacingError(explain_oxen_error(err)) from err
         if cancelled and jobs:
-            await self._watcher.request_cancelled(jobs[0], by_user_id, cancelled)
+            await self._reporter.cancelled(jobs[0], by_user_id, cancelled)
         return cancelled
 
     async def _params(self, model_id: str, request: ImagineRequest, prompt: str) -> dict[str, Any]:

@@ -26,10 +26,19 @@ INVITE_PERMISSIONS = discord.Permissions(
 
 def missing_post_permissions(interaction: discord.Interaction) -> list[str]:
     """Names of the permissions the bot lacks in the interaction's channel."""
-    perms = interaction.app_permissions
-    in_thread = isinstance(interaction.channel, discord.Thread)
+    return missing_permissions(
+        interaction.app_permissions, in_thread=isinstance(interaction.channel, discord.Thread)
+    )
+
+
+def missing_permissions(
+    perms: discord.Permissions, *, in_thread: bool = False, files: bool = True
+) -> list[str]:
+    """Names of the posting permissions missing from ``perms`` (``files``: images too)."""
     missing = []
     for attribute, label in _NEEDED:
+        if attribute == "attach_files" and not files:
+            continue
         if attribute == "send_messages" and in_thread:
             attribute, label = "send_messages_in_threads", "Send Messages in Threads"
         if not getattr(perms, attribute):

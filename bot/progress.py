@@ -1,9 +1,10 @@
 """Status messages: one per request, edited only when what it says changes.
 
 Oxen gives no queue position, so the position shown is our own: the request's place among this
-server's generations that Oxen has not started yet. Edits go through the bot's channel
-permissions (the status message is the bot's own), so they keep working after the interaction
-token expires, and each message is edited at most once per ``min_edit_gap`` seconds.
+server's generations that Oxen has not started yet, or its place in the bot's waiting line.
+Edits go through the bot's channel permissions (the status message is the bot's own), so they
+keep working after the interaction token expires, and each message is edited at most once per
+``min_edit_gap`` seconds.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import discord
 
 from bot import render, ui
 from bot.oxen import GenerationStatus
-from bot.store import Job, JobStatus, JobStore
+from bot.store import Job, JobStatus, JobStore, Waiting
 
 log = logging.getLogger(__name__)
+
+# Waiting requests whose place in line is kept up to date on every pass; the rest catch up as
+# the line moves (each message is edited at most once per min_edit_gap anyway).
+_LINE_SHOWN = 200
 
 
 class StatusMessages:
@@ -73,6 +78,12 @@ class StatusMessages:
                 delivered=first.batch_size - len(jobs),
             )
             edits.append(self._maybe_edit(first, render.progress_status(progress)))
+        edits += [
+            self._maybe_edit(waiting, render.waiting_status(waiting.prompt, waiting.order.model,
+                                                            waiting.order.count, place))
+            for place, waiting in enumerate(await self._store.waiting_line(_LINE_SHOWN), 1)
+            if waiting.status_message_id is not None
+        ]  # fmt: skip
         await asyncio.gather(*edits)
 
     async def finish(self, job: Job) -> None:
@@ -98,14 +109,21 @@ class StatusMessages:
         await self._edit(job, render.final_status(progress), final=True)
         self._forget(job.status_message_id)
 
-    async def cancelled(self, job: Job, by_user_id: int, count: int) -> None:
+    async def cancelled(self, request: Job | Waiting, by_user_id: int, count: int) -> None:
         """Someone pressed Cancel: the status message says who, and loses its button."""
-        if job.status_message_id is None:
-            return
-        await self._edit(job, render.cancelled_status(job.prompt, by_user_id, count), final=True)
-        self._forget(job.status_message_id)
+        text = render.cancelled_status(request.prompt, by_user_id, count)
+        await self._final(request, text)
 
-    async def _maybe_edit(self, job: Job, text: str) -> None:
+    async def not_started(self, waiting: Waiting, reason: str) -> None:
+        await self._final(waiting, render.not_started_status(waiting.prompt, reason))
+
+    async def _final(self, request: Job | Waiting, text: str) -> None:
+        if request.status_message_id is None:
+            return
+        await self._edit(request, text, final=True)
+        self._forget(request.status_message_id)
+
+    async def _maybe_edit(self, job: Job | Waiting, text: str) -> None:
         assert job.status_message_id is not None
         if self._shown.get(job.status_message_id) == text:
             return
@@ -114,7 +132,7 @@ class StatusMessages:
             return  # the next pass brings it up to date
         await self._edit(job, text, final=False)
 
-    async def _edit(self, job: Job, text: str, *, final: bool) -> None:
+    async def _edit(self, job: Job | Waiting, text: str, *, final: bool) -> None:
         message_id = job.status_message_id
         assert message_id is not None
         if message_id in self._gone:

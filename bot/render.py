@@ -60,6 +60,19 @@ def progress_status(p: Progress) -> str:
     return line + " I'll post the result in this channel when it's ready."
 
 
+def waiting_status(prompt: str, model: str, count: int, place: int) -> str:
+    """The status message of a request in the bot's own waiting line."""
+    return (
+        f"⏳ Waiting to start {_images(count)} for {quote_prompt(prompt)} with "
+        f"`{truncate(model, 100)}`: #{place} in line. The bot is making as many images as it "
+        "may at once; yours starts when one finishes. I'll post the result in this channel."
+    )
+
+
+def not_started_status(prompt: str, reason: str) -> str:
+    return f"❌ {quote_prompt(prompt)} couldn't start: {truncate(reason, 500)}"
+
+
 def final_status(p: Progress) -> str:
     """The status message once every generation of the request is finished."""
     prompt = quote_prompt(p.prompt)
@@ -86,10 +99,13 @@ def _position(job: Job) -> str:
     return f" (image {job.batch_index + 1} of {job.batch_size})" if job.batch_size > 1 else ""
 
 
-def result_embed(job: Job, *, filename: str | None) -> discord.Embed:
+def result_embed(job: Job, *, filename: str | None, spoiler: bool = False) -> discord.Embed:
+    """The result's embed. With ``spoiler`` the image stays out of the embed (Discord never
+    blurs embed images; the spoilered attachment shows instead) and the prompt is hidden too."""
+    prompt = discord.utils.escape_markdown(truncate(job.prompt, PROMPT_IN_EMBED))
     embed = discord.Embed(
         title="Your image is ready" + _position(job),
-        description=discord.utils.escape_markdown(truncate(job.prompt, PROMPT_IN_EMBED)),
+        description=f"||{prompt}||" if spoiler else prompt,
         colour=EMBED_COLOUR,
     )
     embed.add_field(name="Model", value=f"`{truncate(job.model, 200)}`", inline=True)
@@ -98,7 +114,7 @@ def result_embed(job: Job, *, filename: str | None) -> discord.Embed:
         embed.add_field(name="Seed", value=str(seed), inline=True)
     embed.add_field(name="Requested by", value=f"<@{job.requester_id}>", inline=True)
     embed.add_field(name="Time", value=_elapsed(job.updated_at - job.created_at), inline=True)
-    if filename:
+    if filename and not spoiler:
         embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"Generation {job.generation_id}")
     return embed
@@ -183,6 +199,13 @@ def interrupted_enqueue_content(requester_id: int, prompt: str) -> str:
     )
 
 
+def not_started_content(requester_id: int, prompt: str, reason: str) -> str:
+    return (
+        f"<@{requester_id}> ❌ {quote_prompt(prompt)} waited in line but couldn't start: "
+        f"{truncate(reason, 500)}"
+    )
+
+
 def mention_only(user_id: int) -> discord.AllowedMentions:
     """Only the person who asked may be pinged; never everyone, roles or anyone else."""
     return discord.AllowedMentions(
@@ -219,3 +242,41 @@ def jobs_list(requests: list[list[Job]], queued_in_guild: list[Job]) -> str:
             break
         lines.append(line)
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One request as the audit channel records it."""
+
+    requester_id: int
+    channel_id: int
+    prompt: str
+    model: str
+    outcome: str
+    generation_ids: tuple[str, ...] = ()
+    negative_prompt: str | None = None
+    edit: bool = False  # an edit of an existing image
+
+
+def audit_embed(entry: AuditEntry) -> discord.Embed:
+    """An audit log entry: who asked what, where, with which model, and how it ended. Mentions
+    in an embed never ping (and the post allows none anyway)."""
+    embed = discord.Embed(
+        title="Image edit" if entry.edit else "Image request",
+        description=discord.utils.escape_markdown(truncate(entry.prompt, PROMPT_IN_EMBED)),
+        colour=EMBED_COLOUR,
+        timestamp=datetime.now(tz=UTC),
+    )
+    embed.add_field(name="Requested by", value=f"<@{entry.requester_id}>", inline=True)
+    embed.add_field(name="Channel", value=f"<#{entry.channel_id}>", inline=True)
+    embed.add_field(name="Model", value=f"`{truncate(entry.model, 200)}`", inline=True)
+    if entry.negative_prompt:
+        embed.add_field(
+            name="Negative prompt",
+            value=discord.utils.escape_markdown(truncate(entry.negative_prompt, 1000)),
+            inline=False,
+        )
+    generations = "\n".join(f"`{g}`" for g in entry.generation_ids) or "none (never sent to Oxen)"
+    embed.add_field(name="Generation", value=truncate(generations, 1000), inline=False)
+    embed.add_field(name="Outcome", value=truncate(entry.outcome, 1000), inline=False)
+    return embed

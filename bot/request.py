@@ -21,6 +21,8 @@ class ImagineRequest:
     steps: int | None = None
     negative_prompt: str | None = None
     input_image: str | None = None  # a public URL of the image to edit
+    input_is_upload: bool = False  # the image to edit is someone's own upload, not a bot result
+    channel_nsfw: bool = False  # the channel is age-restricted (NSFW)
     upload_limit: int | None = None
     role_ids: tuple[int, ...] = ()  # the requester's roles here (exempt roles skip limits)
 
@@ -29,15 +31,18 @@ class ImagineRequest:
         cls, job: Job, context: dict[str, Any], *, prompt: str | None = None
     ) -> ImagineRequest:
         """The same options as an earlier image (one image, a new seed), for someone else maybe:
-        Reroll and Vary."""
+        Reroll and Vary. The image an earlier edit started from may have been someone's upload:
+        treated as one, so the server's upload rule cannot be sidestepped by a reroll."""
         params = job.params
+        input_image = _first(params.get("input_image"))
         return cls(
             prompt=prompt if prompt is not None else job.prompt,
             model=job.model,
             aspect_ratio=_str(params.get("aspect_ratio")),
             steps=_int(params.get("num_inference_steps", params.get("steps"))),
             negative_prompt=_str(params.get("negative_prompt")),
-            input_image=_first(params.get("input_image")),
+            input_image=input_image,
+            input_is_upload=input_image is not None,
             **context,
         )
 

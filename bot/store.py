@@ -77,6 +77,60 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Order:
+    """A checked request, ready for Oxen: sent at once, or kept in the waiting line until the
+    bot's cap on generations in flight (MAX_GENERATIONS_IN_FLIGHT) leaves room."""
+
+    guild_id: int | None
+    channel_id: int
+    requester_id: int
+    prompt: str
+    model: str
+    params: dict[str, Any]
+    count: int = 1
+    upload_limit: int | None = None
+
+
+LINE_PREFIX = "line-"  # request ids of requests that waited in line: line-<waiting id>
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A request in the bot's own waiting line (oldest first, kept across restarts)."""
+
+    id: int
+    order: Order
+    status_message_id: int | None
+    created_at: float
+
+    @property
+    def request_id(self) -> str:
+        return f"{LINE_PREFIX}{self.id}"
+
+    @property
+    def guild_id(self) -> int | None:
+        return self.order.guild_id
+
+    @property
+    def channel_id(self) -> int:
+        return self.order.channel_id
+
+    @property
+    def requester_id(self) -> int:
+        return self.order.requester_id
+
+    @property
+    def prompt(self) -> str:
+        return self.order.prompt
+
+
+def waiting_id(request_id: str) -> int | None:
+    """The waiting line id behind a ``line-<id>`` request id, else None."""
+    number = request_id.removeprefix(LINE_PREFIX)
+    return int(number) if request_id.startswith(LINE_PREFIX) and number.isdigit() else None
+
+
+@dataclass(frozen=True)
 class InterruptedEnqueue:
     """A prompt that was being sent to Oxen when the bot stopped: its outcome is unknown."""
 
@@ -139,6 +193,23 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE guild_settings (guild_id INTEGER PRIMARY KEY, data TEXT NOT NULL);
     CREATE INDEX jobs_usage ON jobs (guild_id, requester_id, created_at);
+    """,
+    # v5: the bot's own waiting line, for requests beyond the cap on generations in flight
+    """
+    CREATE TABLE waiting (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        guild_id          INTEGER,
+        channel_id        INTEGER NOT NULL,
+        requester_id      INTEGER NOT NULL,
+        prompt            TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        params            TEXT NOT NULL,
+        count             INTEGER NOT NULL,
+        upload_limit      INTEGER,
+        status_message_id INTEGER,
+        created_at        REAL NOT NULL
+    );
+    CREATE INDEX waiting_user ON waiting (guild_id, requester_id);
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -280,18 +351,33 @@ class JobStore:
         )
         await self._db.commit()
 
-    async def open_jobs_sharing_status(self, message_id: int) -> int:
-        """How many unfinished jobs still report through this status message."""
+    async def open_in_request(self, request_id: str) -> int:
+        """How many of the request's generations are still unfinished."""
         async with self._db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status_message_id = ? "
+            "SELECT COUNT(*) FROM jobs WHERE request_id = ? "
             "AND status IN ('pending', 'delivering')",
-            (message_id,),
+            (request_id,),
         ) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def set_status_message(self, generation_ids: Sequence[str], message_id: int) -> None:
-        await self._update_many(generation_ids, "status_message_id = ?", (message_id,))
+    async def generations_in_flight(self) -> int:
+        """Generations Oxen is (as far as we know) still working on, for the whole bot."""
+        async with self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'pending'") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def set_status_message(self, request_id: str, message_id: int) -> None:
+        """The request's status message, whether it is still waiting in line or at Oxen."""
+        await self._db.execute(
+            "UPDATE jobs SET status_message_id = ?, updated_at = ? WHERE request_id = ?",
+            (message_id, self._clock(), request_id),
+        )
+        if (line_id := waiting_id(request_id)) is not None:
+            await self._db.execute(
+                "UPDATE waiting SET status_message_id = ? WHERE id = ?", (message_id, line_id)
+            )
+        await self._db.commit()
 
     async def record_outcome(
         self, generation_id: str, outcome: str, *, result_url: str | None, error: str | None
@@ -367,6 +453,95 @@ class JobStore:
         await self._db.execute("DELETE FROM enqueues WHERE id = ?", (enqueue_id,))
         await self._db.commit()
 
+    # --- the waiting line -----------------------------------------------------------------------
+
+    async def add_waiting(self, order: Order) -> Waiting:
+        now = self._clock()
+        cursor = await self._db.execute(
+            "INSERT INTO waiting (guild_id, channel_id, requester_id, prompt, model, params, "
+            "count, upload_limit, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (*_order_row(order), now),
+        )
+        await self._db.commit()
+        assert cursor.lastrowid is not None
+        return Waiting(cursor.lastrowid, order, None, now)
+
+    async def waiting_line(self, limit: int = -1) -> list[Waiting]:
+        """The line, first in line first."""
+        return await self._select_waiting("ORDER BY id LIMIT ?", (limit,))
+
+    async def get_waiting(self, line_id: int) -> Waiting | None:
+        found = await self._select_waiting("WHERE id = ?", (line_id,))
+        return found[0] if found else None
+
+    async def waiting_for_user(self, guild_id: int | None, requester_id: int) -> list[Waiting]:
+        return await self._select_waiting(
+            "WHERE guild_id IS ? AND requester_id = ? ORDER BY id", (guild_id, requester_id)
+        )
+
+    async def waiting_position(self, line_id: int) -> int:
+        """1 for the first in line."""
+        async with self._db.execute("SELECT COUNT(*) FROM waiting WHERE id <= ?", (line_id,)) as c:
+            row = await c.fetchone()
+        return int(row[0]) if row else 0
+
+    async def waiting_count(self) -> int:
+        async with self._db.execute("SELECT COUNT(*) FROM waiting") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def take_waiting(self, waiting: Waiting) -> int | None:
+        """Move a request from the line to an enqueue intent in one transaction (a crash then
+        tells the requester, and never sends it twice). None: it left the line (cancelled)."""
+        cursor = await self._db.execute("DELETE FROM waiting WHERE id = ?", (waiting.id,))
+        if cursor.rowcount == 0:
+            await self._db.commit()
+            return None
+        order = waiting.order
+        cursor = await self._db.execute(
+            "INSERT INTO enqueues (guild_id, channel_id, requester_id, prompt, started_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (order.guild_id, order.channel_id, order.requester_id, order.prompt, self._clock()),
+        )
+        await self._db.commit()
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def put_back_waiting(self, waiting: Waiting, enqueue_id: int) -> None:
+        """Oxen did not take it (busy): back to its old place in line, atomically."""
+        await self._db.execute(
+            "INSERT OR IGNORE INTO waiting (id, guild_id, channel_id, requester_id, prompt, model, "
+            "params, count, upload_limit, status_message_id, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (waiting.id, *_order_row(waiting.order), waiting.status_message_id,
+             waiting.created_at),
+        )  # fmt: skip
+        await self._db.execute("DELETE FROM enqueues WHERE id = ?", (enqueue_id,))
+        await self._db.commit()
+
+    async def remove_waiting(self, line_id: int) -> bool:
+        """Take a request out of the line (cancelled); False if it already left."""
+        cursor = await self._db.execute("DELETE FROM waiting WHERE id = ?", (line_id,))
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def _select_waiting(self, where: str, args: tuple[Any, ...]) -> list[Waiting]:
+        async with self._db.execute(
+            "SELECT id, guild_id, channel_id, requester_id, prompt, model, params, count, "
+            f"upload_limit, status_message_id, created_at FROM waiting {where}",
+            args,
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            Waiting(
+                row[0],
+                Order(row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7], row[8]),
+                status_message_id=row[9],
+                created_at=row[10],
+            )
+            for row in rows
+        ]
+
     # --- server settings and usage ---------------------------------------------------------------
 
     async def guild_settings(self, guild_id: int) -> GuildSettings:
@@ -384,18 +559,24 @@ class JobStore:
         )
         await self._db.commit()
 
-    async def usage(self, guild_id: int, requester_id: int, since: float) -> Usage:
+    async def usage(self, guild_id: int | None, requester_id: int, since: float) -> Usage:
         """The requester's images in flight and since ``since`` (a day's start), and the
-        server's images since then. Counted from the jobs themselves: nothing to drift."""
+        server's images since then (guild None: the requester's DMs). Counted from the jobs
+        and the waiting line themselves: nothing to drift."""
         async with self._db.execute(
-            "SELECT "
-            "  SUM(status IN ('pending', 'delivering')), SUM(created_at >= ?), MAX(created_at) "
-            "FROM jobs WHERE guild_id = ? AND requester_id = ?",
-            (since, guild_id, requester_id),
+            # n: images per row (a job is one generation; a waiting request is `count` of them)
+            "SELECT SUM(n * open), SUM(n * (created_at >= ?)), MAX(created_at) FROM ("
+            "  SELECT 1 AS n, status IN ('pending', 'delivering') AS open, created_at FROM jobs"
+            "  WHERE guild_id IS ? AND requester_id = ?"
+            "  UNION ALL SELECT count, 1, created_at FROM waiting"
+            "  WHERE guild_id IS ? AND requester_id = ?)",
+            (since, guild_id, requester_id, guild_id, requester_id),
         ) as cursor:
             mine = await cursor.fetchone()
         async with self._db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND created_at >= ?", (guild_id, since)
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND created_at >= ?) + "
+            "(SELECT IFNULL(SUM(count), 0) FROM waiting WHERE guild_id IS ? AND created_at >= ?)",
+            (guild_id, since, guild_id, since),
         ) as cursor:
             server = await cursor.fetchone()
         in_flight, today, last = mine if mine else (0, 0, None)
@@ -440,6 +621,13 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         await db.executescript(
             f"BEGIN; {_MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;"
         )
+
+
+def _order_row(order: Order) -> tuple[Any, ...]:
+    return (
+        order.guild_id, order.channel_id, order.requester_id, order.prompt, order.model,
+        json.dumps(order.params, sort_keys=True), order.count, order.upload_limit,
+    )  # fmt: skip
 
 
 def _job(row: Any) -> Job:

@@ -51,19 +51,22 @@ async def start_request(interaction: discord.Interaction, request: ImagineReques
             + ", ".join(f"**{name}**" for name in missing)
             + ". Ask a server admin to grant it, or use another channel."
         )
+    services = services_of(interaction)
+    if interaction.guild_id is None and not services.settings.allow_dms:
+        raise UserFacingError("I only make images in servers, not in direct messages.")
     # Acknowledge first: Oxen may take longer than Discord's 3 seconds to answer.
     await interaction.response.defer(thinking=True)
-    services = services_of(interaction)
     accepted = await services.imagine.submit(request)
-    text = render.progress_status(
-        render.Progress(
-            request.prompt.strip(), accepted.model, len(accepted.generation_ids),
-            position=accepted.position,
+    prompt = request.prompt.strip()
+    if accepted.line_position is not None:
+        text = render.waiting_status(prompt, accepted.model, accepted.count, accepted.line_position)
+    else:
+        text = render.progress_status(
+            render.Progress(prompt, accepted.model, accepted.count, position=accepted.position)
         )
-    )  # fmt: skip
     status = await interaction.edit_original_response(
         content=text,
-        view=status_view(accepted.generation_ids[0]),
+        view=status_view(accepted.request_id),
         allowed_mentions=discord.AllowedMentions.none(),
     )
     await services.imagine.attach_status_message(accepted, status.id)
@@ -154,17 +157,18 @@ class CancelButton(_IdButton, template=rf"ib:cancel:(?P<id>{_ID})"):
 
     async def pressed(self, interaction: discord.Interaction) -> None:
         services = services_of(interaction)
-        jobs = await services.store.request_jobs(self.target_id)
-        if not jobs:
+        owner = await services.imagine.owner_of(self.target_id)
+        if owner is None:
             raise UserFacingError("I no longer have this request.")
-        if not may_manage(interaction, jobs[0].requester_id):
+        requester_id, prompt_text = owner
+        if not may_manage(interaction, requester_id):
             raise UserFacingError(
                 "Only the person who asked for this image, or someone with **Manage Messages**, "
                 "can cancel it."
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         cancelled = await services.imagine.cancel(self.target_id, by_user_id=interaction.user.id)
-        prompt = render.quote_prompt(jobs[0].prompt)
+        prompt = render.quote_prompt(prompt_text)
         text = (
             f"🚫 Cancelled {prompt}."
             if cancelled
@@ -198,7 +202,7 @@ class EditButton(_IdButton, template=rf"ib:edit:(?P<id>{_ID})"):
         url = image_url(interaction.message) if interaction.message else None
         if url is None:
             raise UserFacingError("I can't find the image on this message any more.")
-        await interaction.response.send_modal(EditModal(url))
+        await interaction.response.send_modal(EditModal(url, upload=False))  # our own result
 
 
 class InfoButton(_IdButton, template=rf"ib:info:(?P<id>{_ID})"):
@@ -266,9 +270,10 @@ class VaryModal(_RequestModal, title="Vary this image"):
 
 
 class EditModal(_RequestModal, title="Edit this image"):
-    def __init__(self, image: str) -> None:
+    def __init__(self, image: str, *, upload: bool) -> None:
         super().__init__(timeout=600)
         self._image = image
+        self._upload = upload
         self.instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
             label="What should change?",
             style=discord.TextStyle.paragraph,
@@ -281,6 +286,7 @@ class EditModal(_RequestModal, title="Edit this image"):
         request = ImagineRequest(
             prompt=self.instruction.value,
             input_image=self._image,
+            input_is_upload=self._upload,
             **interaction_context(interaction),
         )
         await start_request(interaction, request)
@@ -297,7 +303,14 @@ def interaction_context(interaction: discord.Interaction) -> dict[str, Any]:
         "requester_id": interaction.user.id,
         "upload_limit": interaction.filesize_limit,
         "role_ids": tuple(role.id for role in getattr(interaction.user, "roles", ())),
+        "channel_nsfw": is_nsfw(interaction.channel),
     }
+
+
+def is_nsfw(channel: object) -> bool:
+    """Age-restricted channel (a thread inherits its parent's setting); DMs are not."""
+    check = getattr(channel, "is_nsfw", None)
+    return bool(check()) if callable(check) else False
 
 
 async def model_choices(

@@ -19,7 +19,8 @@ from typing import Protocol
 
 from bot.delivery import DeliveryFailed
 from bot.oxen import Generation, GenerationStatus, NotFound, OxenClient, OxenError
-from bot.store import InterruptedEnqueue, Job, JobStatus, JobStore
+from bot.reporting import RequestReporter
+from bot.store import InterruptedEnqueue, Job, JobStatus, JobStore, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +38,22 @@ class Deliverer(Protocol):
     async def explain_interrupted(self, enqueue: InterruptedEnqueue) -> None: ...
 
 
-class StatusReporter(Protocol):
-    """What the watcher needs from status messages (bot.progress.StatusMessages implements it)."""
-
-    async def refresh(self, pending: Iterable[Job]) -> None: ...
-
-    async def finish(self, job: Job) -> None: ...
-
-    async def cancelled(self, job: Job, by_user_id: int, count: int) -> None: ...
-
-
-class _NoStatus:
+class _NoReports:
     async def refresh(self, pending: Iterable[Job]) -> None:
         return None
 
     async def finish(self, job: Job) -> None:
         return None
 
-    async def cancelled(self, job: Job, by_user_id: int, count: int) -> None:
+    async def cancelled(self, request: Job | Waiting, by_user_id: int, count: int) -> None:
         return None
+
+    async def not_started(self, waiting: Waiting, reason: str) -> None:
+        return None
+
+
+def _nothing() -> None:
+    return None
 
 
 class Watcher:
@@ -65,7 +63,7 @@ class Watcher:
         store: JobStore,
         delivery: Deliverer,
         *,
-        status: StatusReporter | None = None,
+        status: RequestReporter | None = None,
         poll_interval: float = 2.0,
         max_generation_age: float = 15 * 60.0,
         max_attempts: int = 8,
@@ -76,7 +74,9 @@ class Watcher:
         self._oxen = oxen
         self._store = store
         self._delivery = delivery
-        self._status: StatusReporter = status or _NoStatus()
+        self._status: RequestReporter = status or _NoReports()
+        # Called when a generation stops counting as in flight (the waiting line may move).
+        self.generation_finished: Callable[[], None] = _nothing
         self._status_refresh: asyncio.Task[None] | None = None
         self._poll_interval = poll_interval
         self._max_age = max_generation_age
@@ -298,6 +298,7 @@ class Watcher:
                     generation_id, generation.status.value,
                     result_url=generation.result_url, error=generation.error_message,
                 )  # fmt: skip
+                self.generation_finished()
                 refreshed = await self._store.get(generation_id)
                 assert refreshed is not None
                 await self._guarded(refreshed, self._post(refreshed))
@@ -305,13 +306,11 @@ class Watcher:
             await self._store.record_outcome(
                 generation_id, GenerationStatus.CANCELLED.value, result_url=None, error=reason
             )
+            self.generation_finished()
             # The status message says it was cancelled; no other post is needed.
             await self._store.mark_delivered(generation_id, job.status_message_id)
             log.info("generation %s %s", generation_id, reason)
             return True
-
-    async def request_cancelled(self, job: Job, by_user_id: int, count: int) -> None:
-        await self._status.cancelled(job, by_user_id, count)
 
     # --- finishing a job (called by passes and by push sources) ----------------------------------
 
@@ -362,6 +361,7 @@ class Watcher:
             await self._store.record_outcome(
                 generation_id, status.value, result_url=result_url, error=error
             )
+            self.generation_finished()
             job = await self._store.get(generation_id)
             assert job is not None
             await self._guarded(job, self._post(job))
@@ -408,12 +408,10 @@ class Watcher:
                 "generation %s undeliverable (guild %s, channel %s, user %s): %s",
                 job.generation_id, job.guild_id, job.channel_id, job.requester_id, err,
             )  # fmt: skip
-            return
-        await self._store.mark_delivered(job.generation_id, message_id)
-        log.info("generation %s delivered (%s)", job.generation_id, job.outcome)
-        if job.status_message_id is not None and not await self._store.open_jobs_sharing_status(
-            job.status_message_id
-        ):
+        else:
+            await self._store.mark_delivered(job.generation_id, message_id)
+            log.info("generation %s delivered (%s)", job.generation_id, job.outcome)
+        if not await self._store.open_in_request(job.request_id):
             await self._status.finish(job)
 
     async def _guarded(self, job: Job, work: Awaitable[None]) -> None:

@@ -1,4 +1,4 @@
-"""/imagine-admin: show and change this server's limits, moderation and default model."""
+"""/imagine-admin: show and change this server's limits, moderation, audit log and model."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from discord.ext import commands
 
 from bot import render
 from bot.catalog import ModelCatalog
+from bot.errors import UserFacingError
 from bot.guild_settings import GuildSettings
+from bot.permissions import missing_permissions
 from bot.server_admin import Change, ServerAdmin, add_term, without
 from bot.ui import model_choices
 
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class AdminCog(commands.GroupCog, group_name="imagine-admin"):
+class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"server_only": True}):
     """Server settings for imagine-bot (Manage Server)."""
 
     def __init__(self, admin: ServerAdmin, catalog: ModelCatalog) -> None:
@@ -129,6 +131,51 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin"):
         chosen = await self._admin.checked_model(model) if model else None
         change = await self._admin.update(
             _guild(interaction), lambda s: replace(s, default_model=chosen)
+        )
+        await _answer(interaction, change)
+
+    @app_commands.command(name="spoilers", description="Hide every posted image behind a spoiler")
+    async def spoilers(self, interaction: discord.Interaction, enabled: bool) -> None:
+        change = await self._admin.update(
+            _guild(interaction), lambda s: replace(s, spoiler_results=enabled)
+        )
+        await _answer(interaction, change)
+
+    @app_commands.command(
+        name="upload-edits", description="Where people may edit images they uploaded themselves"
+    )
+    @app_commands.describe(
+        where="nsfw-channels-only: /edit of uploads works only in age-restricted channels"
+    )
+    async def upload_edits(
+        self,
+        interaction: discord.Interaction,
+        where: Literal["anywhere", "nsfw-channels-only"],
+    ) -> None:
+        only_nsfw = where == "nsfw-channels-only"
+        change = await self._admin.update(
+            _guild(interaction), lambda s: replace(s, upload_edits_nsfw_only=only_nsfw)
+        )
+        await _answer(interaction, change)
+
+    @app_commands.command(
+        name="audit-channel", description="Log every request in a channel (empty: no log)"
+    )
+    @app_commands.describe(channel="Where to log requests; leave empty to stop logging")
+    async def audit_channel(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
+    ) -> None:
+        if channel is not None:
+            missing = missing_permissions(channel.permissions_for(channel.guild.me), files=False)
+            if missing:
+                raise UserFacingError(
+                    f"I can't log to {channel.mention}: I'm missing "
+                    + ", ".join(f"**{name}**" for name in missing)
+                    + " there."
+                )
+        channel_id = channel.id if channel is not None else None
+        change = await self._admin.update(
+            _guild(interaction), lambda s: replace(s, audit_channel_id=channel_id)
         )
         await _answer(interaction, change)
 

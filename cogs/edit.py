@@ -45,7 +45,6 @@ class EditCog(commands.Cog):
         self._bot = bot
         self._catalog = catalog
         self._menu = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.edit_message)
-        self._menu.guild_only = True
 
     async def cog_load(self) -> None:
         self._bot.tree.add_command(self._menu)
@@ -54,7 +53,6 @@ class EditCog(commands.Cog):
         self._bot.tree.remove_command(self._menu.name, type=self._menu.type)
 
     @app_commands.command(name="edit", description="Change an image with a text instruction")
-    @app_commands.guild_only()
     @app_commands.describe(
         image="The image to edit (PNG, JPEG, WebP or GIF)",
         prompt="What should change, e.g. “make it night time”",
@@ -69,7 +67,11 @@ class EditCog(commands.Cog):
     ) -> None:
         check_input_image(image)
         request = ImagineRequest(
-            prompt=prompt, model=model, input_image=image.url, **interaction_context(interaction)
+            prompt=prompt,
+            model=model,
+            input_image=image.url,
+            input_is_upload=True,
+            **interaction_context(interaction),
         )
         await start_request(interaction, request)
 
@@ -85,7 +87,8 @@ class EditCog(commands.Cog):
         url = image_url(message)
         if url is None:
             raise UserFacingError("That message has no image I can edit.")
-        await interaction.response.send_modal(EditModal(url))
+        ours = self._bot.user is not None and message.author.id == self._bot.user.id
+        await interaction.response.send_modal(EditModal(url, upload=not ours))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -20,7 +20,6 @@ class ImagineCog(commands.Cog):
         self._catalog = catalog
 
     @app_commands.command(name="imagine", description="Create an image from a text prompt")
-    @app_commands.guild_only()
     @app_commands.describe(
         prompt="What to draw, e.g. “a watercolor fox in the snow”",
         model="The Oxen image model (leave empty for the server default)",

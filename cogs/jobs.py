@@ -18,7 +18,6 @@ class JobsCog(commands.Cog):
         self._store = store
 
     @app_commands.command(name="jobs", description="Your images still being made in this server")
-    @app_commands.guild_only()
     async def jobs(self, interaction: discord.Interaction) -> None:
         pending = await self._store.pending_for_user(interaction.guild_id, interaction.user.id)
         queued = await self._store.queued_in_guild(interaction.guild_id)

@@ -20,6 +20,8 @@ def test_defaults_when_only_secrets_are_set():
     assert settings.discord_api_base_url is None
     assert settings.guild_ids == ()
     assert settings.log_level == "INFO"
+    assert settings.allow_dms is False
+    assert settings.max_generations_in_flight == 0  # no cap
 
 
 @pytest.mark.parametrize("variable", ["DISCORD_TOKEN", "OXEN_API_KEY"])
@@ -40,6 +42,9 @@ def test_each_missing_secret_gets_its_own_message(variable):
         ("LOG_LEVEL", "LOUD"),
         ("OXEN_MODEL", "two words"),
         ("POLL_INTERVAL_SECONDS", "-1"),
+        ("ALLOW_DMS", "maybe"),
+        ("MAX_GENERATIONS_IN_FLIGHT", "-3"),
+        ("MAX_GENERATIONS_IN_FLIGHT", "ten"),
     ],
 )
 def test_malformed_values_name_the_variable(variable, value):
@@ -56,6 +61,8 @@ def test_parsed_values():
             "DATABASE_URL": "sqlite:////var/lib/bot.sqlite3",
             "DISCORD_GUILD_IDS": "1, 22,333",
             "LOG_LEVEL": "debug",
+            "ALLOW_DMS": "True",
+            "MAX_GENERATIONS_IN_FLIGHT": "20",
             "OXEN_BASE_URL": "http://127.0.0.1:9/",
         }
     )
@@ -63,6 +70,8 @@ def test_parsed_values():
     assert settings.guild_ids == (1, 22, 333)
     assert settings.log_level == "DEBUG"
     assert settings.oxen_base_url == "http://127.0.0.1:9"
+    assert settings.allow_dms is True
+    assert settings.max_generations_in_flight == 20
 
 
 def test_secrets_do_not_appear_in_repr():

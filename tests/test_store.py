@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from bot.store import SCHEMA_VERSION, JobStatus, JobStore, NewJob
+from bot.store import SCHEMA_VERSION, JobStatus, JobStore, NewJob, Order, waiting_id
 
 
 def job(gid="gen-1", **overrides):
@@ -52,17 +52,17 @@ async def test_jobs_survive_reopen(tmp_path):
 
 async def test_lifecycle_pending_to_delivered(store):
     await store.add_jobs([job()])
-    await store.set_status_message(["gen-1"], 99)
+    await store.set_status_message("gen-1", 99)
     await store.record_outcome("gen-1", "succeeded", result_url="http://x/y.png", error=None)
     j = await store.get("gen-1")
     assert j.status is JobStatus.DELIVERING and j.outcome == "succeeded"
     assert j.status_message_id == 99 and j.result_url == "http://x/y.png"
-    assert await store.open_jobs_sharing_status(99) == 1
+    assert await store.open_in_request("gen-1") == 1
     await store.mark_delivered("gen-1", 1234)
     j = await store.get("gen-1")
     assert j.status is JobStatus.DELIVERED and j.result_message_id == 1234 and j.finished_at
     assert await store.open_jobs() == []
-    assert await store.open_jobs_sharing_status(99) == 0
+    assert await store.open_in_request("gen-1") == 0
 
 
 async def test_attempts_and_undeliverable(store):
@@ -155,3 +155,56 @@ async def test_queue_position_counts_the_servers_unstarted_images_asked_earlier(
         assert await s.queue_position("b") == 2
     finally:
         await s.close()
+
+
+def order(prompt="a fox", *, guild_id=1, requester_id=7, count=1):
+    return Order(
+        guild_id=guild_id, channel_id=10, requester_id=requester_id, prompt=prompt,
+        model="flux-1-dev", params={"prompt": prompt, "seed": 3}, count=count,
+    )  # fmt: skip
+
+
+async def test_waiting_line_keeps_order_and_survives_reopen(tmp_path):
+    path = tmp_path / "line.sqlite3"
+    s = await JobStore.open(path)
+    first = await s.add_waiting(order("first"))
+    second = await s.add_waiting(order("second", count=3))
+    await s.set_status_message(second.request_id, 555)
+    await s.close()
+    s = await JobStore.open(path)
+    try:
+        line = await s.waiting_line()
+        assert [w.prompt for w in line] == ["first", "second"]
+        assert line[1].order.count == 3 and line[1].order.params == {"prompt": "second", "seed": 3}
+        assert line[1].status_message_id == 555
+        assert await s.waiting_position(second.id) == 2
+        assert waiting_id(second.request_id) == second.id and waiting_id("gen-1") is None
+        assert await s.waiting_count() == 2 and first.id < second.id
+    finally:
+        await s.close()
+
+
+async def test_taking_from_the_line_becomes_an_intent_and_can_go_back(store):
+    first = await store.add_waiting(order("first"))
+    await store.add_waiting(order("second"))
+    intent = await store.take_waiting(first)
+    assert intent is not None
+    assert [e.prompt for e in await store.interrupted_enqueues()] == ["first"]
+    assert [w.prompt for w in await store.waiting_line()] == ["second"]
+    assert await store.take_waiting(first) is None  # already taken: never sent twice
+
+    await store.put_back_waiting(first, intent)  # Oxen was busy: back to its old place
+    assert [w.prompt for w in await store.waiting_line()] == ["first", "second"]
+    assert await store.interrupted_enqueues() == []
+    assert await store.remove_waiting(first.id) and not await store.remove_waiting(first.id)
+
+
+async def test_usage_counts_images_waiting_in_line(store):
+    await store.add_jobs([job("a", guild_id=1, requester_id=7)])
+    await store.add_waiting(order("waits", count=3))
+    await store.add_waiting(order("someone else", requester_id=8))
+    usage = await store.usage(1, 7, since=0)
+    assert usage.in_flight == 4 and usage.images_today == 4
+    assert usage.server_images_today == 5
+    assert (await store.usage(None, 7, since=0)).in_flight == 0  # DMs are counted apart
+    assert await store.generations_in_flight() == 1  # only what Oxen has

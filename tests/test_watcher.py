@@ -63,6 +63,7 @@ async def enqueue(oxen_client, store, prompt="a red cube", count=1, status_messa
             batch_index=i,
             batch_size=count,
             status_message_id=status_message_id,
+            request_id=queued[0].generation_id,
         )
         for i, g in enumerate(queued)
     )
