@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import discord
 
-from bot.store import Job
+from bot.store import Job, Waiting
 
 # Discord limits (see shared/discord-notes.md): content 2000, embed description 4096, title 256,
 # field value 1024. We stay well inside them.
@@ -221,11 +221,17 @@ def group_requests(jobs: Iterable[Job]) -> list[list[Job]]:
     return list(groups.values())
 
 
-def jobs_list(requests: list[list[Job]], queued_in_guild: list[Job]) -> str:
-    """/jobs: one numbered line per request, within Discord's 2000 characters."""
+def jobs_list(
+    requests: list[list[Job]],
+    queued_in_guild: list[Job],
+    waiting: Sequence[tuple[int, Waiting]] = (),
+) -> str:
+    """/jobs: one numbered line per request (then per request waiting in the bot's line, with
+    its place), within Discord's 2000 characters."""
     order = {job.generation_id: index for index, job in enumerate(queued_in_guild, 1)}
-    lines = ["Your images being made in this server:"]
-    for number, jobs in enumerate(requests, 1):
+    lines = ["Your images being made here:"]
+    rows: list[tuple[str, str, int, str]] = []  # prompt, model, images, state
+    for jobs in requests:
         first = jobs[0]
         started = [j.started_at for j in jobs if j.started_at is not None]
         if started:
@@ -234,9 +240,15 @@ def jobs_list(requests: list[list[Job]], queued_in_guild: list[Job]) -> str:
             position = min((order[j.generation_id] for j in jobs if j.generation_id in order),
                            default=None)  # fmt: skip
             state = f"queued, #{position} in this server's queue" if position else "queued"
+        rows.append((first.prompt, first.model, len(jobs), state))
+    rows += [
+        (w.prompt, w.order.model, w.order.count, f"waiting to start, #{place} in the bot's line")
+        for place, w in waiting
+    ]
+    for number, (prompt, model, count, state) in enumerate(rows, 1):
         line = (
-            f"**#{number}** {quote_prompt(first.prompt, 60)}: {_images(len(jobs))}, "
-            f"`{truncate(first.model, 40)}`, {state}"
+            f"**#{number}** {quote_prompt(prompt, 60)}: {_images(count)}, "
+            f"`{truncate(model, 40)}`, {state}"
         )
         if sum(len(x) + 1 for x in lines) + len(line) > 1900:
             break

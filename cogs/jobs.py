@@ -1,4 +1,5 @@
-"""/jobs: your unfinished requests in this server, each with a Cancel button (only you see it)."""
+"""/jobs: your unfinished requests here (at Oxen or waiting in the bot's line), each with a Cancel
+button (only you see it)."""
 
 from __future__ import annotations
 
@@ -17,24 +18,29 @@ class JobsCog(commands.Cog):
     def __init__(self, store: JobStore) -> None:
         self._store = store
 
-    @app_commands.command(name="jobs", description="Your images still being made in this server")
+    @app_commands.command(name="jobs", description="Your images still being made here")
     async def jobs(self, interaction: discord.Interaction) -> None:
-        pending = await self._store.pending_for_user(interaction.guild_id, interaction.user.id)
-        queued = await self._store.queued_in_guild(interaction.guild_id)
+        guild_id, user_id = interaction.guild_id, interaction.user.id
+        pending = await self._store.pending_for_user(guild_id, user_id)
+        queued = await self._store.queued_in_guild(guild_id)
+        waiting = [
+            (await self._store.waiting_position(w.id), w)
+            for w in await self._store.waiting_for_user(guild_id, user_id)
+        ]
         requests = render.group_requests(pending)
-        if not requests:
+        if not requests and not waiting:
             await interaction.response.send_message(
-                "You have no images being made in this server. Start one with /imagine.",
-                ephemeral=True,
+                "You have no images being made here. Start one with /imagine.", ephemeral=True
             )
             return
         listed = requests[:MAX_LISTED]
-        text = render.jobs_list(listed, queued)
-        if len(requests) > MAX_LISTED:
-            text += f"\n…and {len(requests) - MAX_LISTED} more."
-        await interaction.response.send_message(
-            text, view=jobs_view([jobs[0].request_id for jobs in listed]), ephemeral=True
-        )
+        waiting_listed = waiting[: MAX_LISTED - len(listed)]
+        text = render.jobs_list(listed, queued, waiting_listed)
+        more = len(requests) + len(waiting) - len(listed) - len(waiting_listed)
+        if more:
+            text += f"\n…and {more} more."
+        ids = [jobs[0].request_id for jobs in listed] + [w.request_id for _, w in waiting_listed]
+        await interaction.response.send_message(text, view=jobs_view(ids), ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -112,6 +112,8 @@ class InteractionBuilder:
                 f"command {name!r} (type {command_type}) is not registered; "
                 f"synced commands: {registered}"
             )
+        if channel.guild_id is None and not offered_in_bot_dms(command):
+            raise AssertionError(f"Discord does not offer {name!r} in DMs with the bot")
         return command
 
     def slash(
@@ -375,3 +377,12 @@ def find_component(components: list[dict[str, Any]], custom_id: str) -> dict[str
         if component.get("custom_id") == custom_id:
             return component
     return None
+
+
+def offered_in_bot_dms(command: dict[str, Any]) -> bool:
+    """Discord shows a global command in the bot's DMs when its ``contexts`` include BOT_DM (1),
+    or, without ``contexts``, unless ``dm_permission`` is false."""
+    contexts = command.get("contexts")
+    if contexts is not None:
+        return 1 in contexts
+    return command.get("dm_permission", True) is not False
