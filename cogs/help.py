@@ -53,13 +53,20 @@ def help_embed(settings: Settings, server: GuildSettings | None) -> discord.Embe
             f"Up to {MAX_COUNT} images per request; prompts up to 1500 characters. "
             f"A generation unfinished after {minutes} min is cancelled. Results over this "
             "channel's upload limit are shrunk to fit, or linked."
+            + (
+                f" The bot makes at most {settings.max_generations_in_flight} images at once; "
+                "more wait in line, their place shown."
+                if settings.max_generations_in_flight
+                else ""
+            )
         ),
         inline=False,
     )
     if server is not None:
         rules = server.describe()
         names = ("Images at once per user", "Daily images per user", "Cooldown per user",
-                 "Daily images for the server", "Channels")  # fmt: skip
+                 "Daily images for the server", "Channels", "Spoiler on results",
+                 "Editing uploads")  # fmt: skip
         embed.add_field(
             name="On this server",
             value=" · ".join(f"{name}: {rules[name]}" for name in names),

@@ -33,7 +33,10 @@ async def test_admin_command_is_for_manage_server_only(world):
     commands = {c["name"]: c for c in world.discord.registered_commands(world.guild)}
     assert int(commands["imagine-admin"]["default_member_permissions"]) == MANAGE_GUILD
     subcommands = {o["name"] for o in commands["imagine-admin"]["options"]}
-    assert {"show", "limits", "exempt-role", "banned", "channels", "default-model"} <= subcommands
+    assert {
+        "show", "limits", "exempt-role", "banned", "channels", "default-model", "spoilers",
+        "upload-edits", "audit-channel",
+    } <= subcommands  # fmt: skip
 
 
 async def test_per_user_limit_at_once_with_exempt_roles(world):

@@ -562,6 +562,10 @@ class FakeOxen:
             )
         )
 
+    def clear_faults(self) -> None:
+        """Forget every fault still waiting to happen."""
+        self._faults.clear()
+
     def delay_next(self, method: str, path_prefix: str, seconds: float, *, times: int = 1) -> None:
         """Handle the next matching requests, then wait ``seconds`` before answering.
 
