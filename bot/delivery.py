@@ -167,9 +167,10 @@ class Delivery:
             return Outgoing(
                 render.failure_content(job, "Oxen returned something that isn't an image.")
             )
-        if fitted is None:
-            return Outgoing(render.link_content(job, job.result_url or ""))
         spoiler = await self._spoiler(job)
+        if fitted is None:
+            url = job.result_url or ""
+            return Outgoing(render.link_content(job, f"||{url}||" if spoiler else url))
         # Discord blurs an attachment whose name starts with SPOILER_ until it is clicked.
         filename = ("SPOILER_" if spoiler else "") + f"{job.generation_id}.{fitted.extension}"
         return Outgoing(
