@@ -210,6 +210,9 @@ _MIGRATIONS: tuple[str, ...] = (
         created_at        REAL NOT NULL
     );
     CREATE INDEX waiting_user ON waiting (guild_id, requester_id);
+    -- a request leaving the line keeps its status message while it is being sent
+    ALTER TABLE enqueues ADD COLUMN request_id TEXT;
+    ALTER TABLE enqueues ADD COLUMN status_message_id INTEGER;
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -374,8 +377,13 @@ class JobStore:
             (message_id, self._clock(), request_id),
         )
         if (line_id := waiting_id(request_id)) is not None:
+            # Wherever the request is now: in line, or being sent (end_enqueue copies it over).
             await self._db.execute(
                 "UPDATE waiting SET status_message_id = ? WHERE id = ?", (message_id, line_id)
+            )
+            await self._db.execute(
+                "UPDATE enqueues SET status_message_id = ? WHERE request_id = ?",
+                (message_id, request_id),
             )
         await self._db.commit()
 
@@ -437,8 +445,19 @@ class JobStore:
         return cursor.lastrowid
 
     async def end_enqueue(self, enqueue_id: int, jobs: Iterable[NewJob] = ()) -> None:
-        """Outcome known: store the accepted jobs (if any) and drop the intent, atomically."""
+        """Outcome known: store the accepted jobs (if any) and drop the intent, atomically. A
+        status message attached while the request was being sent is carried over."""
         await self._insert_jobs(jobs)
+        async with self._db.execute(
+            "SELECT request_id, status_message_id FROM enqueues WHERE id = ?", (enqueue_id,)
+        ) as cursor:
+            intent = await cursor.fetchone()
+        if intent is not None and intent[1] is not None:
+            await self._db.execute(
+                "UPDATE jobs SET status_message_id = ? "
+                "WHERE request_id = ? AND status_message_id IS NULL",
+                (intent[1], intent[0]),
+            )
         await self._db.execute("DELETE FROM enqueues WHERE id = ?", (enqueue_id,))
         await self._db.commit()
 
@@ -499,10 +518,11 @@ class JobStore:
             return None
         order = waiting.order
         cursor = await self._db.execute(
-            "INSERT INTO enqueues (guild_id, channel_id, requester_id, prompt, started_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (order.guild_id, order.channel_id, order.requester_id, order.prompt, self._clock()),
-        )
+            "INSERT INTO enqueues (guild_id, channel_id, requester_id, prompt, started_at, "
+            "request_id, status_message_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (order.guild_id, order.channel_id, order.requester_id, order.prompt, self._clock(),
+             waiting.request_id, waiting.status_message_id),
+        )  # fmt: skip
         await self._db.commit()
         assert cursor.lastrowid is not None
         return cursor.lastrowid

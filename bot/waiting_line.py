@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Oxen did not take it and says nothing against it: keep its place and try again later.
 _TRY_AGAIN = (RateLimited, ServerError, OxenConnectionError)
+_SAFETY_TICK = 30.0
 
 
 class WaitingLine:
@@ -96,20 +97,21 @@ class WaitingLine:
             self._task = None
 
     async def _run(self) -> None:
+        retry_soon = False
         while not self._stopping:
-            await self._wakeup.wait()
+            # Woken when a generation finishes; the tick is a safety net (and, after Oxen was
+            # busy, the retry).
+            tick = self._retry_delay if retry_soon else _SAFETY_TICK
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), tick)
             self._wakeup.clear()
             if self._stopping:
                 break
             try:
-                busy = await self.send_what_fits()
+                retry_soon = await self.send_what_fits()
             except Exception:
                 log.exception("the waiting line failed; trying again shortly")
-                busy = True
-            if busy:  # Oxen was busy: try again later even if nothing wakes us
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._retry_delay)
-                self._wakeup.set()
+                retry_soon = True
 
     async def send_what_fits(self) -> bool:
         """Send requests from the front of the line while there is room. Returns True if Oxen

@@ -208,3 +208,15 @@ async def test_usage_counts_images_waiting_in_line(store):
     assert usage.server_images_today == 5
     assert (await store.usage(None, 7, since=0)).in_flight == 0  # DMs are counted apart
     assert await store.generations_in_flight() == 1  # only what Oxen has
+
+
+async def test_status_message_attached_while_leaving_the_line_is_kept(store):
+    waiting = await store.add_waiting(order("racing"))
+    intent = await store.take_waiting(waiting)  # the line sends it...
+    await store.set_status_message(waiting.request_id, 4242)  # ...as the status message is posted
+    await store.end_enqueue(
+        intent,
+        [NewJob(generation_id="g1", channel_id=10, requester_id=7, prompt="racing", model="m",
+                guild_id=1, request_id=waiting.request_id)],
+    )  # fmt: skip
+    assert (await store.get("g1")).status_message_id == 4242
