@@ -185,7 +185,7 @@ class ImagineService:
         try:
             limits.check(server, usage, request.count, exempt=exempt, now=now)
         except UserFacingError as err:
-            raise Refused(str(err), rule="a fair-use limit") from None
+            raise Refused(str(err), rule=f"fair-use limit: {err}") from None
         return server
 
     def _check_moderation(
