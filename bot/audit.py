@@ -16,7 +16,7 @@ import discord
 from bot import render
 from bot.oxen import GenerationStatus
 from bot.request import ImagineRequest
-from bot.store import Job, JobStatus, JobStore, Waiting
+from bot.store import InterruptedEnqueue, Job, JobStatus, JobStore, Waiting
 
 log = logging.getLogger(__name__)
 DELIVERED = JobStatus.DELIVERED
@@ -61,6 +61,17 @@ class AuditLog:
 
     async def not_started(self, waiting: Waiting, reason: str) -> None:
         await self._post(waiting.guild_id, _waiting_entry(waiting, f"❌ couldn't start: {reason}"))
+
+    async def interrupted(self, enqueue: InterruptedEnqueue) -> None:
+        entry = render.AuditEntry(
+            requester_id=enqueue.requester_id,
+            channel_id=enqueue.channel_id,
+            prompt=enqueue.prompt,
+            model="unknown",
+            outcome="⚠️ unknown: the bot restarted while sending it to Oxen (the requester was "
+            "told to ask again if no image arrives)",
+        )
+        await self._post(enqueue.guild_id, entry)
 
     async def close(self) -> None:
         """Let entries being posted finish (bounded), at shutdown."""

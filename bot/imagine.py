@@ -217,8 +217,12 @@ class ImagineService:
         if jobs:
             return jobs[0].requester_id, jobs[0].prompt
         line_id = waiting_id(request_id)
-        waiting = await self._store.get_waiting(line_id) if line_id is not None else None
-        return (waiting.requester_id, waiting.prompt) if waiting else None
+        if line_id is None:
+            return None
+        found = await self._store.get_waiting(line_id) or await self._store.enqueue_for_request(
+            request_id
+        )
+        return (found.requester_id, found.prompt) if found else None
 
     async def cancel(self, request_id: str, *, by_user_id: int) -> int:
         """Cancel a request's unfinished generations (at Oxen, or its place in line); returns
@@ -229,6 +233,10 @@ class ImagineService:
             await self._reporter.cancelled(waiting, by_user_id, waiting.order.count)
             return waiting.order.count
         jobs = await self._store.request_jobs(request_id)
+        if not jobs and await self._store.enqueue_for_request(request_id) is not None:
+            raise UserFacingError(
+                "It's leaving the line for Oxen right now: press Cancel again in a moment."
+            )
         reason = f"cancelled by <@{by_user_id}>"
         cancelled = 0
         for job in jobs:

@@ -19,7 +19,7 @@ import discord
 
 from bot import render, ui
 from bot.oxen import GenerationStatus
-from bot.store import Job, JobStatus, JobStore, Waiting
+from bot.store import InterruptedEnqueue, Job, JobStatus, JobStore, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,7 @@ class StatusMessages:
             job.prompt, job.model, job.batch_size, delivered=len(jobs) - failed, failed=failed,
             result_url=link,
         )  # fmt: skip
-        await self._edit(job, render.final_status(progress), final=True)
-        self._forget(job.status_message_id)
+        await self._final(job, render.final_status(progress))
 
     async def cancelled(self, request: Job | Waiting, by_user_id: int, count: int) -> None:
         """Someone pressed Cancel: the status message says who, and loses its button."""
@@ -117,10 +116,14 @@ class StatusMessages:
     async def not_started(self, waiting: Waiting, reason: str) -> None:
         await self._final(waiting, render.not_started_status(waiting.prompt, reason))
 
-    async def _final(self, request: Job | Waiting, text: str) -> None:
+    async def interrupted(self, enqueue: InterruptedEnqueue) -> None:
+        await self._final(enqueue, render.interrupted_status(enqueue.prompt))
+
+    async def _final(self, request: Job | Waiting | InterruptedEnqueue, text: str) -> None:
+        """The request's last word: the Cancel button goes."""
         if request.status_message_id is None:
             return
-        await self._edit(request, text, final=True)
+        await self._edit(request, text, view=None)
         self._forget(request.status_message_id)
 
     async def _maybe_edit(self, job: Job | Waiting, text: str) -> None:
@@ -130,15 +133,22 @@ class StatusMessages:
         last = self._edited_at.get(job.status_message_id)
         if last is not None and self._clock() - last < self._min_edit_gap:
             return  # the next pass brings it up to date
-        await self._edit(job, text, final=False)
+        await self._edit(job, text, view=ui.status_view(job.request_id))
 
-    async def _edit(self, job: Job | Waiting, text: str, *, final: bool) -> None:
-        message_id = job.status_message_id
+    async def _edit(
+        self,
+        request: Job | Waiting | InterruptedEnqueue,
+        text: str,
+        *,
+        view: discord.ui.View | None,
+    ) -> None:
+        message_id = request.status_message_id
         assert message_id is not None
         if message_id in self._gone:
             return
-        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        view = None if final else ui.status_view(job.request_id)
+        channel = self._client.get_partial_messageable(
+            request.channel_id, guild_id=request.guild_id
+        )
         async with self._edits:
             try:
                 await channel.get_partial_message(message_id).edit(content=text, view=view)

@@ -69,6 +69,13 @@ def waiting_status(prompt: str, model: str, count: int, place: int) -> str:
     )
 
 
+def interrupted_status(prompt: str) -> str:
+    return (
+        f"⚠️ I restarted while sending {quote_prompt(prompt)} to Oxen, so I can't tell whether "
+        "it was queued. If no image arrives here in a few minutes, please ask again."
+    )
+
+
 def not_started_status(prompt: str, reason: str) -> str:
     return f"❌ {quote_prompt(prompt)} couldn't start: {truncate(reason, 500)}"
 

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 from typing import Protocol
 
-from bot.store import Job, Waiting
+from bot.store import InterruptedEnqueue, Job, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,10 @@ class RequestReporter(Protocol):
 
     async def not_started(self, waiting: Waiting, reason: str) -> None:
         """A request from the waiting line was refused by Oxen: it will never start."""
+
+    async def interrupted(self, enqueue: InterruptedEnqueue) -> None:
+        """The bot restarted while sending this request to Oxen: its outcome is unknown (the
+        requester has been told)."""
 
 
 class Reporters:
@@ -49,6 +53,10 @@ class Reporters:
     async def not_started(self, waiting: Waiting, reason: str) -> None:
         for reporter in self._reporters:
             await _guarded(reporter.not_started(waiting, reason), reporter, "not_started")
+
+    async def interrupted(self, enqueue: InterruptedEnqueue) -> None:
+        for reporter in self._reporters:
+            await _guarded(reporter.interrupted(enqueue), reporter, "interrupted")
 
 
 async def _guarded(call: Awaitable[None], reporter: object, what: str) -> None:

@@ -139,6 +139,8 @@ class InterruptedEnqueue:
     channel_id: int
     requester_id: int
     prompt: str
+    request_id: str | None = None  # set when it came from the waiting line
+    status_message_id: int | None = None
 
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -462,8 +464,18 @@ class JobStore:
         await self._db.commit()
 
     async def interrupted_enqueues(self) -> list[InterruptedEnqueue]:
+        return await self._select_enqueues("ORDER BY id", ())
+
+    async def enqueue_for_request(self, request_id: str) -> InterruptedEnqueue | None:
+        """The request, if it is being sent to Oxen from the waiting line right now."""
+        found = await self._select_enqueues("WHERE request_id = ?", (request_id,))
+        return found[0] if found else None
+
+    async def _select_enqueues(self, where: str, args: tuple[Any, ...]) -> list[InterruptedEnqueue]:
         async with self._db.execute(
-            "SELECT id, guild_id, channel_id, requester_id, prompt FROM enqueues ORDER BY id"
+            "SELECT id, guild_id, channel_id, requester_id, prompt, request_id, status_message_id "
+            f"FROM enqueues {where}",
+            args,
         ) as cursor:
             rows = await cursor.fetchall()
         return [InterruptedEnqueue(*row) for row in rows]

@@ -51,6 +51,9 @@ class _NoReports:
     async def not_started(self, waiting: Waiting, reason: str) -> None:
         return None
 
+    async def interrupted(self, enqueue: InterruptedEnqueue) -> None:
+        return None
+
 
 def _nothing() -> None:
     return None
@@ -238,6 +241,7 @@ class Watcher:
             except DeliveryFailed as err:
                 log.error("could not tell user %s about an interrupted enqueue: %s",
                           enqueue.requester_id, err)  # fmt: skip
+            await self._status.interrupted(enqueue)
             await self._store.forget_enqueue(enqueue.id)
 
     async def _check_pending(self, job: Job, active: Generation | None) -> None:

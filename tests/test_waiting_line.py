@@ -35,6 +35,9 @@ class Reports:
     async def not_started(self, waiting: Waiting, reason: str) -> None:
         self.never_started.append((waiting.id, reason))
 
+    async def interrupted(self, enqueue) -> None:
+        return None
+
     async def tell(self, waiting: Waiting, reason: str) -> None:
         self.told.append((waiting.requester_id, reason))
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bot.delivery import DeliveryFailed
-from bot.store import Job, JobStatus, NewJob
+from bot.store import Job, JobStatus, NewJob, Order
 from bot.watcher import Watcher
 
 
@@ -20,6 +20,7 @@ class RecordingDelivery:
         self.explained: list = []
         self.refreshed: list[list[Job]] = []
         self.cancelled_by: list[tuple[str, int, int]] = []
+        self.interrupted_status: list[int | None] = []
 
     async def deliver(self, job: Job) -> int | None:
         if job.generation_id in self.broken:
@@ -38,6 +39,12 @@ class RecordingDelivery:
 
     async def cancelled(self, job: Job, by_user_id: int, count: int) -> None:
         self.cancelled_by.append((job.request_id, by_user_id, count))
+
+    async def not_started(self, waiting, reason: str) -> None:
+        return None
+
+    async def interrupted(self, enqueue) -> None:
+        self.interrupted_status.append(enqueue.status_message_id)
 
     async def find_existing(self, job: Job) -> int | None:
         for delivered in self.delivered:
@@ -242,6 +249,21 @@ async def test_interrupted_enqueues_are_explained_once(oxen_client, store, deliv
     await watcher.explain_interrupted_enqueues()
     await watcher.explain_interrupted_enqueues()
     assert [e.prompt for e in delivery.explained] == ["lost prompt"]
+    assert delivery.interrupted_status == [None]  # /imagine posts its status message afterwards
+
+
+async def test_a_request_cut_off_leaving_the_line_finishes_its_status_message(
+    store, delivery, watcher
+):
+    waiting = await store.add_waiting(
+        Order(guild_id=1, channel_id=10, requester_id=20, prompt="cut off", model="m", params={})
+    )
+    await store.set_status_message(waiting.request_id, 4321)
+    [front] = await store.waiting_line(limit=1)
+    await store.take_waiting(front)  # ...and the bot died before Oxen answered
+    await watcher.explain_interrupted_enqueues()
+    assert [e.request_id for e in delivery.explained] == [waiting.request_id]
+    assert delivery.interrupted_status == [4321]
 
 
 async def test_resumed_delivery_that_already_posted_is_not_posted_again(
