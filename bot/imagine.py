@@ -7,10 +7,11 @@ No Discord types here: the cog translates the interaction into an ``ImagineReque
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -96,28 +97,37 @@ class ImagineService:
         except TimeoutError:
             log.warning("%d requests were still being enqueued at shutdown", self._in_flight)
 
-    async def submit(self, request: ImagineRequest) -> Accepted:
-        """Enqueue at Oxen (or join the waiting line) and store the jobs. Raises
-        UserFacingError with words for the user."""
+    @contextlib.asynccontextmanager
+    async def handling(self) -> AsyncIterator[None]:
+        """Marks a request being handled (enqueued, its status message posted): shutdown waits
+        for it, and refuses new ones."""
         if self._closing:
             raise UserFacingError("I'm restarting right now. Please try again in a minute.")
         self._in_flight += 1
         self._idle.clear()
-        # Reserved before any await: two requests racing past the limit check see each other.
-        key = (request.guild_id, request.requester_id)
-        self._reserved[key] = self._reserved.get(key, 0) + request.count
         try:
-            return await self._submit(request)
-        except Refused as refusal:
-            self._audit.refused(request, refusal.rule)
-            raise
+            yield
         finally:
-            self._reserved[key] -= request.count
-            if not self._reserved[key]:
-                del self._reserved[key]
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+
+    async def submit(self, request: ImagineRequest) -> Accepted:
+        """Enqueue at Oxen (or join the waiting line) and store the jobs. Raises
+        UserFacingError with words for the user."""
+        async with self.handling():
+            # Reserved before any await: two requests racing past the limit check see each other.
+            key = (request.guild_id, request.requester_id)
+            self._reserved[key] = self._reserved.get(key, 0) + request.count
+            try:
+                return await self._submit(request)
+            except Refused as refusal:
+                self._audit.refused(request, refusal.rule)
+                raise
+            finally:
+                self._reserved[key] -= request.count
+                if not self._reserved[key]:
+                    del self._reserved[key]
 
     async def _submit(self, request: ImagineRequest) -> Accepted:
         prompt = request.prompt.strip()

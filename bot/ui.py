@@ -54,8 +54,16 @@ async def start_request(interaction: discord.Interaction, request: ImagineReques
     services = services_of(interaction)
     if interaction.guild_id is None and not services.settings.allow_dms:
         raise UserFacingError("I only make images in servers, not in direct messages.")
-    # Acknowledge first: Oxen may take longer than Discord's 3 seconds to answer.
-    await interaction.response.defer(thinking=True)
+    # Shutdown waits until the request is queued and its status message is posted and recorded.
+    async with services.imagine.handling():
+        # Acknowledge first: Oxen may take longer than Discord's 3 seconds to answer.
+        await interaction.response.defer(thinking=True)
+        await _submit_and_show(interaction, services, request)
+
+
+async def _submit_and_show(
+    interaction: discord.Interaction, services: Services, request: ImagineRequest
+) -> None:
     accepted = await services.imagine.submit(request)
     prompt = request.prompt.strip()
     if accepted.line_position is not None:
