@@ -105,29 +105,31 @@ class AuditLog:
 
 def _entry(jobs: list[Job], outcome: str) -> render.AuditEntry:
     first = jobs[0]
-    negative = first.params.get("negative_prompt")
-    return render.AuditEntry(
-        requester_id=first.requester_id,
-        channel_id=first.channel_id,
-        prompt=first.prompt,
-        model=first.model,
-        outcome=outcome,
-        generation_ids=tuple(j.generation_id for j in jobs),
-        negative_prompt=negative if isinstance(negative, str) else None,
-        edit="input_image" in first.params,
-    )
+    ids = tuple(j.generation_id for j in jobs)
+    return _entry_for(first, first.model, first.params, outcome, ids)
 
 
 def _waiting_entry(waiting: Waiting, outcome: str) -> render.AuditEntry:
-    negative = waiting.order.params.get("negative_prompt")
+    return _entry_for(waiting, waiting.order.model, waiting.order.params, outcome)
+
+
+def _entry_for(
+    request: Job | Waiting,
+    model: str,
+    params: dict[str, Any],
+    outcome: str,
+    generation_ids: tuple[str, ...] = (),
+) -> render.AuditEntry:
+    negative = params.get("negative_prompt")
     return render.AuditEntry(
-        requester_id=waiting.requester_id,
-        channel_id=waiting.channel_id,
-        prompt=waiting.prompt,
-        model=waiting.order.model,
+        requester_id=request.requester_id,
+        channel_id=request.channel_id,
+        prompt=request.prompt,
+        model=model,
         outcome=outcome,
+        generation_ids=generation_ids,
         negative_prompt=negative if isinstance(negative, str) else None,
-        edit="input_image" in waiting.order.params,
+        edit="input_image" in params,
     )
 
 

@@ -56,11 +56,6 @@ class RefusalAudit(Protocol):
     def refused(self, request: ImagineRequest, rule: str) -> None: ...
 
 
-class _NoAudit:
-    def refused(self, request: ImagineRequest, rule: str) -> None:
-        return None
-
-
 class ImagineService:
     def __init__(
         self,
@@ -71,7 +66,7 @@ class ImagineService:
         watcher: Watcher,
         *,
         reporter: RequestReporter,
-        audit: RefusalAudit | None = None,
+        audit: RefusalAudit,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -80,7 +75,7 @@ class ImagineService:
         self._line = line
         self._watcher = watcher
         self._reporter = reporter
-        self._audit = audit or _NoAudit()
+        self._audit = audit
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()

@@ -64,8 +64,8 @@ def waiting_status(prompt: str, model: str, count: int, place: int) -> str:
     """The status message of a request in the bot's own waiting line."""
     return (
         f"⏳ Waiting to start {_images(count)} for {quote_prompt(prompt)} with "
-        f"`{truncate(model, 100)}`: #{place} in line. The bot is making as many images as it "
-        "may at once; yours starts when one finishes. I'll post the result in this channel."
+        f"`{truncate(model, 100)}`: #{place} in line. The bot is at its limit of images at "
+        "once; yours starts when one finishes. I'll post the result in this channel."
     )
 
 

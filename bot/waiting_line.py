@@ -70,10 +70,7 @@ class WaitingLine:
 
     async def join(self, order: Order) -> Waiting:
         waiting = await self._store.add_waiting(order)
-        log.info(
-            "request from user %s waits in line (%d images at Oxen, cap %d)",
-            order.requester_id, await self._store.generations_in_flight(), self.cap,
-        )  # fmt: skip
+        log.info("request from user %s waits in line (cap %d)", order.requester_id, self.cap)
         self.wake()  # room may have freed while it was being added
         return waiting
 
@@ -124,17 +121,18 @@ class WaitingLine:
             if not await self.admit(front.order.count, first_in_line=True):
                 return False
             try:
-                outcome = await self._send(front)
+                busy = await self._send(front)
             finally:
                 self.release(front.order.count)
-            if outcome == "busy":
+            if busy:
                 return True
         return False
 
-    async def _send(self, front: Waiting) -> str:
+    async def _send(self, front: Waiting) -> bool:
+        """Send the front request; True if Oxen was busy and it went back to its place."""
         intent = await self._store.take_waiting(front)
         if intent is None:
-            return "gone"  # cancelled a moment ago
+            return False  # cancelled a moment ago
         try:
             await self._enqueuer.send(
                 front.order, intent,
@@ -144,7 +142,7 @@ class WaitingLine:
             if not isinstance(err, OxenTimeout):  # a timeout may have been taken: not resent
                 log.warning("Oxen did not take request %s (%s); it keeps its place", front.id, err)
                 await self._store.put_back_waiting(front, intent)
-                return "busy"
+                return True
             reason = OXEN_UNKNOWN_OUTCOME
         except OxenError as err:
             reason = explain_oxen_error(err)
@@ -152,7 +150,7 @@ class WaitingLine:
             reason = "Oxen accepted it but returned no generation."
         else:
             log.info("request %s left the line for Oxen", front.request_id)
-            return "sent"
+            return False
         await self._store.forget_enqueue(intent)
         log.warning("request %s from the line was refused by Oxen: %s", front.id, reason)
         await self._reporter.not_started(front, reason)
@@ -161,4 +159,4 @@ class WaitingLine:
         except Exception:
             log.exception("could not tell user %s that request %s never started",
                           front.requester_id, front.id)  # fmt: skip
-        return "refused"
+        return False

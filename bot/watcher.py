@@ -13,14 +13,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Protocol
 
 from bot.delivery import DeliveryFailed
 from bot.oxen import Generation, GenerationStatus, NotFound, OxenClient, OxenError
-from bot.reporting import RequestReporter
-from bot.store import InterruptedEnqueue, Job, JobStatus, JobStore, Waiting
+from bot.reporting import Reporters, RequestReporter
+from bot.store import InterruptedEnqueue, Job, JobStatus, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +36,6 @@ class Deliverer(Protocol):
     async def find_existing(self, job: Job) -> int | None: ...
 
     async def explain_interrupted(self, enqueue: InterruptedEnqueue) -> None: ...
-
-
-class _NoReports:
-    async def refresh(self, pending: Iterable[Job]) -> None:
-        return None
-
-    async def finish(self, job: Job) -> None:
-        return None
-
-    async def cancelled(self, request: Job | Waiting, by_user_id: int, count: int) -> None:
-        return None
-
-    async def not_started(self, waiting: Waiting, reason: str) -> None:
-        return None
-
-    async def interrupted(self, enqueue: InterruptedEnqueue) -> None:
-        return None
 
 
 def _nothing() -> None:
@@ -77,7 +60,7 @@ class Watcher:
         self._oxen = oxen
         self._store = store
         self._delivery = delivery
-        self._status: RequestReporter = status or _NoReports()
+        self._status: RequestReporter = status or Reporters()  # nobody to tell
         # Called when a generation stops counting as in flight (the waiting line may move).
         self.generation_finished: Callable[[], None] = _nothing
         self._status_refresh: asyncio.Task[None] | None = None
