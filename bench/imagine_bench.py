@@ -335,13 +335,13 @@ def launch(cfg: Config, kind: BotKind, world: World, workdir: Path, name: str) -
 async def lift_fair_use_limits(database: Path, guild_id: int) -> None:
     """The benchmark measures throughput, not the per-user limits a server admin would set:
     lift them in the bot's own store before it starts (as /imagine-admin limits would)."""
-    from bot.guild_settings import GuildSettings
-    from bot.store import JobStore
+    from bot.core.types import GuildSettings
+    from bot.store.sqlite import SqliteStore
 
-    store = await JobStore.open(database)
+    store = await SqliteStore.open(database)
     try:
         settings = GuildSettings(max_in_flight=100_000, daily_quota=1_000_000)
-        await store.save_guild_settings(guild_id, settings)
+        await store.servers.update(guild_id, lambda _: settings)
     finally:
         await store.close()
 

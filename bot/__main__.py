@@ -1,4 +1,8 @@
-"""Composition root: settings -> logging -> resources in one AsyncExitStack -> bot.start."""
+"""Composition root: settings -> logging -> every service, observers passed in -> run.
+
+The one place that knows how the parts are wired. Everything with something to close is entered
+in one AsyncExitStack, so it closes in reverse order: Discord first, then Oxen and the store.
+"""
 
 from __future__ import annotations
 
@@ -14,33 +18,34 @@ import discord
 import discord.http
 from dotenv import load_dotenv
 
-from bot.app import ImagineBot, Services
-from bot.audit import AuditLog
-from bot.catalog import ModelCatalog
-from bot.completions import CompletionListener
-from bot.config import ConfigError, RedactSecrets, Settings, load_settings
-from bot.delivery import Delivery
-from bot.enqueue import Enqueuer
-from bot.imagine import ImagineService
+from bot.config import ConfigError, Settings, load_settings
+from bot.core.catalog import ModelCatalog
+from bot.core.completions import CompletionListener
+from bot.core.enqueue import Enqueuer
+from bot.core.images import ImageWorker
+from bot.core.imagine import ImagineService
+from bot.core.lifecycle import Lifecycle
+from bot.core.reporting import Reporters
+from bot.core.server_admin import ServerAdmin
+from bot.core.waiting_line import WaitingLine
+from bot.core.watcher import Watcher
+from bot.discord_app.actions import ButtonActions
+from bot.discord_app.audit import AuditLog
+from bot.discord_app.buttons import Buttons
+from bot.discord_app.client import ImagineBot
+from bot.discord_app.delivery import Delivery
+from bot.discord_app.flow import RequestFlow
+from bot.discord_app.status import StatusMessages
+from bot.logs import configure_logging
 from bot.oxen import OxenClient
-from bot.progress import StatusMessages
-from bot.reporting import Reporters
-from bot.server_admin import ServerAdmin
-from bot.store import JobStore
-from bot.waiting_line import WaitingLine
-from bot.watcher import Watcher
+from bot.store import open_store
+from cogs.admin import AdminCog
+from cogs.edit import EditCog
+from cogs.help import HelpCog
+from cogs.imagine import ImagineCog
+from cogs.jobs import JobsCog
 
 log = logging.getLogger("bot")
-
-
-def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(settings.secrets))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
-    logging.getLogger("discord.http").setLevel(logging.WARNING)
 
 
 def discord_rest_base(url: str) -> str:
@@ -54,62 +59,74 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
         discord.http.Route.BASE = discord_rest_base(settings.discord_api_base_url)
     shutdown = shutdown or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        store = await JobStore.open(settings.database_path)
+        store = await open_store(settings.database_path)
         stack.push_async_callback(store.close)
         oxen = OxenClient(settings.oxen_api_key, base_url=settings.oxen_base_url)
         stack.push_async_callback(oxen.close)
-
-        bot = ImagineBot(
-            guild_ids=settings.guild_ids,
-            discover_gateway=settings.discord_api_base_url is not None,
-        )
+        images = ImageWorker()
+        stack.callback(images.close)
         catalog = ModelCatalog(
             oxen, settings.oxen_model, default_edit_model=settings.oxen_edit_model
         )
-        status = StatusMessages(bot, store, min_edit_gap=settings.status_edit_interval)
+        stack.push_async_callback(catalog.close)
+
+        bot = ImagineBot(
+            meta=store.meta,
+            guild_ids=settings.guild_ids,
+            discover_gateway=settings.discord_api_base_url is not None,
+            allow_dms=settings.allow_dms,
+        )
+        stack.push_async_callback(bot.close)  # idempotent; covers failures during start
+        # A button press goes to `actions`, built below: it needs the request flow, which
+        # needs these buttons for the status message's Cancel.
+        buttons = Buttons(
+            on_press=lambda interaction, act, target: actions.press(interaction, act, target)
+        )
+        status = StatusMessages(bot, store, buttons, min_edit_gap=settings.status_edit_interval)
         audit = AuditLog(bot, store)
         reporter = Reporters(status, audit)
         delivery = Delivery(
-            bot,
-            oxen,
+            bot, oxen, store.servers, buttons, images,
             max_download_bytes=settings.max_download_bytes,
             download_timeout=settings.download_timeout,
-            server_settings=store.guild_settings,
-        )
+        )  # fmt: skip
+        # The watcher tells the waiting line (built below, it sends through the enqueuer, which
+        # tells the watcher about new jobs) when a generation stops counting against the cap.
         watcher = Watcher(
-            oxen,
-            store,
-            delivery,
-            status=reporter,
+            oxen, store, delivery,
+            reporter=reporter,
+            on_generation_finished=lambda: line.wake(),
             poll_interval=settings.poll_interval,
             max_generation_age=settings.max_generation_age,
-        )
-        enqueuer = Enqueuer(oxen, store, watcher)
+            retention_days=settings.job_retention_days,
+        )  # fmt: skip
+        enqueuer = Enqueuer(oxen, store, on_jobs_added=watcher.job_added)
         line = WaitingLine(
-            store,
-            enqueuer,
-            reporter,
+            store, enqueuer, reporter,
             tell=delivery.explain_not_started,
             cap=settings.max_generations_in_flight,
+        )  # fmt: skip
+        imagine = ImagineService(store, catalog, enqueuer, line, watcher, reporter=reporter)
+        flow = RequestFlow(imagine, status, buttons, allow_dms=settings.allow_dms)
+        actions = ButtonActions(flow, imagine, store.jobs)
+        bot.install(
+            cogs=(
+                ImagineCog(flow, catalog),
+                EditCog(flow, catalog, bot.tree),
+                JobsCog(store, buttons),
+                HelpCog(settings, store.servers),
+                AdminCog(ServerAdmin(store, catalog), catalog),
+            ),
+            dynamic_items=(buttons.item_type,),
+            lifecycle=Lifecycle(
+                imagine,
+                CompletionListener(oxen, watcher),
+                watcher,
+                line,
+                grace=settings.shutdown_grace,
+                also_stop=(("the audit channel", audit.close),),
+            ),
         )
-        watcher.generation_finished = line.wake
-        bot.attach(
-            Services(
-                store=store,
-                catalog=catalog,
-                imagine=ImagineService(
-                    store, catalog, enqueuer, line, watcher, reporter=reporter, audit=audit
-                ),
-                watcher=watcher,
-                completions=CompletionListener(oxen, watcher),
-                status=status,
-                line=line,
-                audit=audit,
-                settings=settings,
-                admin=ServerAdmin(store, catalog),
-            )
-        )
-        stack.push_async_callback(bot.close)  # idempotent; covers failures during start
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -120,12 +137,16 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
         runner = asyncio.create_task(bot.start(settings.discord_token), name="discord-client")
         stopper = asyncio.create_task(shutdown.wait(), name="shutdown-signal")
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if stopper in done:
-            log.info("shutting down")
-            await bot.close()
-        else:
+        if runner in done:
             stopper.cancel()
-        await runner  # re-raises a login or connection failure
+            await runner  # re-raises a login or connection failure
+            return
+        log.info("shutting down")
+        await bot.close()
+        try:
+            await runner
+        except Exception as err:  # e.g. still logging in: its requests fail as the client closes
+            log.debug("the Discord client stopped while starting: %r", err)
 
 
 def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DEFAULT_OXEN_BASE_URL = "https://hub.oxen.ai"
-DEFAULT_MODEL = "black-forest-labs-flux-2-klein-4b"
-DEFAULT_EDIT_MODEL = "qwen-image-edit"
+from bot.core import limits
+from bot.oxen import DEFAULT_BASE_URL as DEFAULT_OXEN_BASE_URL
+
+DEFAULT_MODEL = limits.DEFAULT_MODEL
+DEFAULT_EDIT_MODEL = limits.DEFAULT_EDIT_MODEL
 DEFAULT_DATABASE_URL = "sqlite:///data/imagine-bot.sqlite3"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -37,14 +38,16 @@ class Settings:
     discord_api_base_url: str | None = None
     guild_ids: tuple[int, ...] = ()
     log_level: str = "INFO"
-    poll_interval: float = 2.0
-    max_generation_age: float = 15 * 60.0
-    max_download_bytes: int = 50 * 1024 * 1024
-    download_timeout: float = 60.0
+    poll_interval: float = limits.DEFAULT_POLL_INTERVAL_SECONDS
+    max_generation_age: float = limits.DEFAULT_MAX_GENERATION_AGE_SECONDS
+    max_download_bytes: int = limits.DEFAULT_MAX_DOWNLOAD_BYTES
+    download_timeout: float = limits.DEFAULT_DOWNLOAD_TIMEOUT_SECONDS
     allow_dms: bool = False  # /imagine and friends in DMs with the bot
     max_generations_in_flight: int = 0  # for the whole bot; 0 = no cap
+    shutdown_grace: float = limits.DEFAULT_SHUTDOWN_GRACE_SECONDS
+    job_retention_days: int = limits.DEFAULT_JOB_RETENTION_DAYS  # 0 keeps every row
     # Not read from the environment: Discord-friendly pacing, shortened only by tests.
-    status_edit_interval: float = 5.0
+    status_edit_interval: float = limits.DEFAULT_STATUS_EDIT_INTERVAL_SECONDS
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -71,19 +74,43 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         guild_ids=_guild_ids(get("DISCORD_GUILD_IDS")),
         log_level=_log_level(get("LOG_LEVEL") or "INFO"),
-        poll_interval=_positive_number(get("POLL_INTERVAL_SECONDS"), "POLL_INTERVAL_SECONDS", 2.0),
+        poll_interval=_positive_number(
+            get("POLL_INTERVAL_SECONDS"),
+            "POLL_INTERVAL_SECONDS",
+            limits.DEFAULT_POLL_INTERVAL_SECONDS,
+        ),
         max_generation_age=_positive_number(
-            get("MAX_GENERATION_AGE_SECONDS"), "MAX_GENERATION_AGE_SECONDS", 15 * 60.0
+            get("MAX_GENERATION_AGE_SECONDS"),
+            "MAX_GENERATION_AGE_SECONDS",
+            limits.DEFAULT_MAX_GENERATION_AGE_SECONDS,
         ),
         max_download_bytes=int(
-            _positive_number(get("MAX_DOWNLOAD_MB"), "MAX_DOWNLOAD_MB", 50.0) * 1024 * 1024
+            _positive_number(
+                get("MAX_DOWNLOAD_MB"),
+                "MAX_DOWNLOAD_MB",
+                limits.DEFAULT_MAX_DOWNLOAD_BYTES / limits.MIB,
+            )
+            * limits.MIB
         ),
         download_timeout=_positive_number(
-            get("DOWNLOAD_TIMEOUT_SECONDS"), "DOWNLOAD_TIMEOUT_SECONDS", 60.0
+            get("DOWNLOAD_TIMEOUT_SECONDS"),
+            "DOWNLOAD_TIMEOUT_SECONDS",
+            limits.DEFAULT_DOWNLOAD_TIMEOUT_SECONDS,
         ),
         allow_dms=_flag(get("ALLOW_DMS"), "ALLOW_DMS"),
         max_generations_in_flight=_count(
             get("MAX_GENERATIONS_IN_FLIGHT"), "MAX_GENERATIONS_IN_FLIGHT"
+        ),
+        shutdown_grace=_positive_number(
+            get("SHUTDOWN_GRACE_SECONDS"),
+            "SHUTDOWN_GRACE_SECONDS",
+            limits.DEFAULT_SHUTDOWN_GRACE_SECONDS,
+        ),
+        job_retention_days=_count(
+            get("JOB_RETENTION_DAYS"),
+            "JOB_RETENTION_DAYS",
+            default=limits.DEFAULT_JOB_RETENTION_DAYS,
+            zero="0 to keep every job",
         ),
     )
 
@@ -171,26 +198,10 @@ def _flag(value: str, name: str) -> bool:
     return value.lower() in _TRUE
 
 
-def _count(value: str, name: str) -> int:
-    """A whole number >= 0; empty means 0 (no limit)."""
+def _count(value: str, name: str, *, default: int = 0, zero: str = "0 for no limit") -> int:
+    """A whole number >= 0; empty means ``default``."""
     if not value:
-        return 0
+        return default
     if not value.isdigit():
-        raise ConfigError(name, "must be a whole number", "use 0 for no limit, or e.g. 20")
+        raise ConfigError(name, "must be a whole number", f"use {zero}, or e.g. 20")
     return int(value)
-
-
-class RedactSecrets(logging.Filter):
-    """Replaces any configured secret in a log record with a placeholder (defence in depth)."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        super().__init__()
-        self._secrets = tuple(s for s in secrets if s)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, None
-        return True

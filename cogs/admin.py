@@ -9,13 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
-from bot.catalog import ModelCatalog
-from bot.errors import UserFacingError
-from bot.guild_settings import GuildSettings
-from bot.permissions import missing_permissions
-from bot.server_admin import Change, ServerAdmin, add_term, without
-from bot.ui import model_choices
+from bot.core.catalog import ModelCatalog
+from bot.core.errors import UserFacingError
+from bot.core.server_admin import Change, ServerAdmin, add_term, without
+from bot.core.types import GuildSettings
+from bot.discord_app import render
+from bot.discord_app.autocomplete import model_choices
+from bot.discord_app.permissions import missing_permissions
 
 
 @app_commands.guild_only()
@@ -197,10 +197,3 @@ async def _answer(interaction: discord.Interaction, change: Change) -> None:
         await interaction.edit_original_response(content=text)
     else:
         await interaction.response.send_message(text, ephemeral=True)
-
-
-async def setup(bot: commands.Bot) -> None:
-    from bot.app import ImagineBot
-
-    assert isinstance(bot, ImagineBot)
-    await bot.add_cog(AdminCog(bot.services.admin, bot.services.catalog))

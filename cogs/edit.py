@@ -6,51 +6,37 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.catalog import ModelCatalog
-from bot.errors import UserFacingError
-from bot.request import ImagineRequest
-from bot.ui import (
-    IMAGE_TYPES,
-    EditModal,
-    image_url,
-    interaction_context,
-    is_image_attachment,
-    model_choices,
-    start_request,
-)
+from bot.core.catalog import ModelCatalog
+from bot.core.errors import UserFacingError
+from bot.core.limits import PROMPT_MAX_CHARS
+from bot.core.types import ImagineRequest
+from bot.discord_app.attachments import check_input_image, image_url
+from bot.discord_app.autocomplete import model_choices
+from bot.discord_app.flow import RequestFlow
+from bot.discord_app.modals import EditModal
+from bot.discord_app.origin import origin_of
 
-MAX_INPUT_MB = 20  # Oxen documents no limit; larger uploads are slow for it to fetch
 CONTEXT_MENU_NAME = "Edit with imagine-bot"
 
 
-def check_input_image(attachment: discord.Attachment) -> None:
-    """Refuse what an edit model cannot use, saying why."""
-    kinds = ", ".join(IMAGE_TYPES.values())
-    if not is_image_attachment(attachment):
-        kind = attachment.content_type or "that kind of file"
-        raise UserFacingError(
-            f"`{attachment.filename[:80]}` is {kind}, not an image: attach a {kinds} image."
-        )
-    if attachment.size > MAX_INPUT_MB * 1024 * 1024:
-        raise UserFacingError(
-            f"`{attachment.filename[:80]}` is {attachment.size / 1024 / 1024:.1f} MB; "
-            f"images to edit can be at most {MAX_INPUT_MB} MB."
-        )
-    if attachment.width is not None and not attachment.width:
-        raise UserFacingError(f"`{attachment.filename[:80]}` doesn't look like a valid image.")
-
-
 class EditCog(commands.Cog):
-    def __init__(self, bot: commands.Bot, catalog: ModelCatalog) -> None:
-        self._bot = bot
+    def __init__(
+        self,
+        flow: RequestFlow,
+        catalog: ModelCatalog,
+        tree: app_commands.CommandTree[commands.Bot],
+    ) -> None:
+        self._flow = flow
         self._catalog = catalog
+        # Context menus can't be declared in a cog; this one joins the tree with the cog.
+        self._tree = tree
         self._menu = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.edit_message)
 
     async def cog_load(self) -> None:
-        self._bot.tree.add_command(self._menu)
+        self._tree.add_command(self._menu)
 
     async def cog_unload(self) -> None:
-        self._bot.tree.remove_command(self._menu.name, type=self._menu.type)
+        self._tree.remove_command(self._menu.name, type=self._menu.type)
 
     @app_commands.command(name="edit", description="Change an image with a text instruction")
     @app_commands.describe(
@@ -62,18 +48,18 @@ class EditCog(commands.Cog):
         self,
         interaction: discord.Interaction,
         image: discord.Attachment,
-        prompt: app_commands.Range[str, 1, 1500],
+        prompt: app_commands.Range[str, 1, PROMPT_MAX_CHARS],
         model: str | None = None,
     ) -> None:
         check_input_image(image)
         request = ImagineRequest(
             prompt=prompt,
+            origin=origin_of(interaction),
             model=model,
             input_image=image.url,
             input_is_upload=True,
-            **interaction_context(interaction),
         )
-        await start_request(interaction, request)
+        await self._flow.start(interaction, request)
 
     @edit.autocomplete("model")
     async def model_autocomplete(
@@ -87,12 +73,6 @@ class EditCog(commands.Cog):
         url = image_url(message)
         if url is None:
             raise UserFacingError("That message has no image I can edit.")
-        ours = self._bot.user is not None and message.author.id == self._bot.user.id
-        await interaction.response.send_modal(EditModal(url, upload=not ours))
-
-
-async def setup(bot: commands.Bot) -> None:
-    from bot.app import ImagineBot
-
-    assert isinstance(bot, ImagineBot)
-    await bot.add_cog(EditCog(bot, bot.services.catalog))
+        me = interaction.client.user
+        ours = me is not None and message.author.id == me.id
+        await interaction.response.send_modal(EditModal(self._flow, url, upload=not ours))

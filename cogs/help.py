@@ -6,11 +6,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
 from bot.config import Settings
-from bot.guild_settings import GuildSettings
-from bot.imagine import MAX_COUNT
-from bot.store import JobStore
+from bot.core.limits import MAX_IMAGES_PER_REQUEST as MAX_COUNT
+from bot.core.limits import PROMPT_MAX_CHARS
+from bot.core.ports import ServerSettingsRepository
+from bot.core.types import GuildSettings
+from bot.discord_app import render
 
 
 def help_embed(settings: Settings, server: GuildSettings | None) -> discord.Embed:
@@ -50,7 +51,7 @@ def help_embed(settings: Settings, server: GuildSettings | None) -> discord.Embe
         name="Limits",
         value=(
             f"Default model `{settings.oxen_model}`, edits `{settings.oxen_edit_model}`. "
-            f"Up to {MAX_COUNT} images per request; prompts up to 1500 characters. "
+            f"Up to {MAX_COUNT} images per request; prompts up to {PROMPT_MAX_CHARS} characters. "
             f"A generation unfinished after {minutes} min is cancelled. Results over this "
             "channel's upload limit are shrunk to fit, or linked."
             + (
@@ -76,21 +77,13 @@ def help_embed(settings: Settings, server: GuildSettings | None) -> discord.Embe
 
 
 class HelpCog(commands.Cog):
-    def __init__(self, settings: Settings, store: JobStore) -> None:
+    def __init__(self, settings: Settings, servers: ServerSettingsRepository) -> None:
         self._settings = settings
-        self._store = store
+        self._servers = servers
 
     @app_commands.command(name="help", description="What imagine-bot does and how to use it")
     async def help(self, interaction: discord.Interaction) -> None:
-        server = (
-            await self._store.guild_settings(interaction.guild_id) if interaction.guild_id else None
-        )
+        guild_id = interaction.guild_id
+        server = await self._servers.get(guild_id) if guild_id is not None else None
         embed = help_embed(self._settings, server)
         await interaction.response.send_message(embed=embed, ephemeral=True)
-
-
-async def setup(bot: commands.Bot) -> None:
-    from bot.app import ImagineBot
-
-    assert isinstance(bot, ImagineBot)
-    await bot.add_cog(HelpCog(bot.services.settings, bot.services.store))

@@ -7,25 +7,26 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
-from bot.store import JobStore
-from bot.ui import jobs_view
+from bot.core.ports import Store
+from bot.discord_app import render
+from bot.discord_app.buttons import Buttons
 
 MAX_LISTED = 10  # one line and one Cancel button each, within 2000 characters
 
 
 class JobsCog(commands.Cog):
-    def __init__(self, store: JobStore) -> None:
+    def __init__(self, store: Store, buttons: Buttons) -> None:
         self._store = store
+        self._buttons = buttons
 
     @app_commands.command(name="jobs", description="Your images still being made here")
     async def jobs(self, interaction: discord.Interaction) -> None:
         guild_id, user_id = interaction.guild_id, interaction.user.id
-        pending = await self._store.pending_for_user(guild_id, user_id)
-        queued = await self._store.queued_in_guild(guild_id)
+        pending = await self._store.jobs.pending_for_user(guild_id, user_id)
+        queued = await self._store.jobs.queued_in_guild(guild_id)
         waiting = [
-            (await self._store.waiting_position(w.id), w)
-            for w in await self._store.waiting_for_user(guild_id, user_id)
+            (await self._store.line.position(w.id), w)
+            for w in await self._store.line.for_user(guild_id, user_id)
         ]
         requests = render.group_requests(pending)
         if not requests and not waiting:
@@ -40,11 +41,6 @@ class JobsCog(commands.Cog):
         if more:
             text += f"\n…and {more} more."
         ids = [jobs[0].request_id for jobs in listed] + [w.request_id for _, w in waiting_listed]
-        await interaction.response.send_message(text, view=jobs_view(ids), ephemeral=True)
-
-
-async def setup(bot: commands.Bot) -> None:
-    from bot.app import ImagineBot
-
-    assert isinstance(bot, ImagineBot)
-    await bot.add_cog(JobsCog(bot.services.store))
+        await interaction.response.send_message(
+            text, view=self._buttons.jobs_view(ids), ephemeral=True
+        )

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.oxen import OxenClient
-from bot.store import JobStore
+from bot.store.sqlite import SqliteStore
 from tests.fakes.oxen import FakeOxen
+from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 
 async def no_sleep(_seconds: float) -> None:
@@ -31,8 +32,8 @@ async def oxen_client(oxen: FakeOxen) -> AsyncIterator[OxenClient]:
 
 
 @pytest.fixture
-async def store(tmp_path) -> AsyncIterator[JobStore]:
-    s = await JobStore.open(tmp_path / "jobs.sqlite3")
+async def store(tmp_path) -> AsyncIterator[SqliteStore]:
+    s = await SqliteStore.open(tmp_path / "jobs.sqlite3")
     try:
         yield s
     finally:

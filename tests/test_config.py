@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, RedactSecrets, load_settings
+from bot.config import ConfigError, load_settings
+from bot.logs import RedactSecrets
 
 ROOT = Path(__file__).resolve().parent.parent
 VALID = {"DISCORD_TOKEN": "discord-secret-token", "OXEN_API_KEY": "oxen-secret-key"}

@@ -1,6 +1,12 @@
 """Oxen.ai client: async HTTP, typed results, one retry policy. No Discord here."""
 
-from .client import DEFAULT_BASE_URL, MAX_NUM_GENERATIONS, OxenClient
+from .client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_DOWNLOAD_MAX_BYTES,
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    MAX_NUM_GENERATIONS,
+    OxenClient,
+)
 from .errors import (
     AuthenticationError,
     BadRequest,
@@ -33,6 +39,8 @@ from .retry import DEFAULT_RETRY, RetryPolicy
 __all__ = [
     "COMPLETION_EVENT",
     "DEFAULT_BASE_URL",
+    "DEFAULT_DOWNLOAD_MAX_BYTES",
+    "DEFAULT_DOWNLOAD_TIMEOUT",
     "DEFAULT_RETRY",
     "MAX_NUM_GENERATIONS",
     "AuthenticationError",

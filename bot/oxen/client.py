@@ -19,7 +19,6 @@ from .errors import (
     NotAnAllowedURL,
     OxenConnectionError,
     OxenError,
-    OxenStatusError,
     OxenTimeout,
     ResultExpired,
     UnexpectedResponse,
@@ -32,13 +31,20 @@ from .retry import DEFAULT_RETRY, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BASE_URL", "MAX_NUM_GENERATIONS", "OxenClient"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_DOWNLOAD_MAX_BYTES",
+    "DEFAULT_DOWNLOAD_TIMEOUT",
+    "MAX_NUM_GENERATIONS",
+    "OxenClient",
+]
 
 DEFAULT_BASE_URL = "https://hub.oxen.ai"
 # Documented limit per enqueue request (the OpenAPI spec says 12; the docs say 4).
 MAX_NUM_GENERATIONS = 4
 DEFAULT_EVENTS_IDLE_TIMEOUT = 60.0  # keep-alives arrive every 15 s
 DEFAULT_DOWNLOAD_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_DOWNLOAD_TIMEOUT = 60.0
 MAX_REDIRECTS = 5
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _EXPIRED_STATUSES = frozenset({403, 404, 410})
@@ -62,13 +68,17 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 _T = TypeVar("_T")
 
 
-class _SendFailed(Exception):
-    """Internal: a transport failure, and whether the request may have reached Oxen."""
+class _Retryable(Exception):
+    """Internal: an attempt failed in a way the retry policy may retry; says whether the request
+    may have reached Oxen (then a non-idempotent call is not repeated) and Oxen's Retry-After."""
 
-    def __init__(self, error: OxenConnectionError, *, maybe_sent: bool) -> None:
+    def __init__(
+        self, error: OxenError, *, maybe_sent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.maybe_sent = maybe_sent
+        self.retry_after = retry_after
 
 
 def _chained(error: OxenConnectionError, cause: BaseException) -> OxenConnectionError:
@@ -310,7 +320,29 @@ class OxenClient:
             )
         return resp
 
-    # -- the one request path with the retry policy -----------------------------------
+    # -- the one retry loop, and the request path through it ---------------------------
+
+    async def _with_retries(
+        self, method: str, what: str, attempt: Callable[[], Awaitable[_T]], *, idempotent: bool
+    ) -> _T:
+        """Run ``attempt`` until it succeeds, fails for good, or the policy gives up.
+
+        ``idempotent=False`` (enqueue, sync generate/edit): once the request may have reached
+        Oxen, a lost answer is not retried, since Oxen would run and bill it twice.
+        """
+        retries = 0
+        while True:
+            try:
+                return await attempt()
+            except _Retryable as failure:
+                err = failure.error
+                unsafe = failure.maybe_sent and not idempotent
+                if unsafe or retries >= self._retry.max_retries:
+                    if unsafe:
+                        log.warning("Oxen %s %s: outcome unknown, not retrying", method, what)
+                    raise err from err.__cause__
+                await self._backoff(method, what, retries, failure.retry_after, str(err))
+                retries += 1
 
     async def _request(
         self,
@@ -321,38 +353,22 @@ class OxenClient:
         json: Any = None,
         idempotent: bool = True,
     ) -> Any:
-        """Send one API call, retrying per the policy.
-
-        ``idempotent=False`` (enqueue, sync generate/edit): once the request may have
-        reached Oxen, a lost answer is not retried, since Oxen would run and bill it twice.
-        """
+        """Send one API call, retrying per the policy; returns the decoded JSON body."""
         url = f"{self._base_url}{path}"
-        retries = 0
-        while True:
-            try:
-                status, reason, headers, raw = await self._send(method, url, params, json)
-            except _SendFailed as failure:
-                err = failure.error
-                unsafe = failure.maybe_sent and not idempotent
-                if unsafe or retries >= self._retry.max_retries:
-                    if unsafe:
-                        log.warning("Oxen %s %s: outcome unknown, not retrying", method, path)
-                    raise err from err.__cause__
-                await self._backoff(method, path, retries, None, str(err))
-                retries += 1
-                continue
 
+        async def attempt() -> Any:
+            status, reason, headers, raw = await self._send(method, url, params, json)
             if 200 <= status < 300:
                 return self._decode_json(raw, status)
             retry_after = parse_retry_after(headers.get("Retry-After"))
             error = error_from_response(
                 status, raw, reason=reason, retry_after=retry_after, redact=self._api_key
             )
-            if self._retry.should_retry_status(status) and retries < self._retry.max_retries:
-                await self._backoff(method, path, retries, retry_after, str(error))
-                retries += 1
-                continue
+            if self._retry.should_retry_status(status):
+                raise _Retryable(error, retry_after=retry_after)
             raise error
+
+        return await self._with_retries(method, path, attempt, idempotent=idempotent)
 
     async def _send(
         self, method: str, url: str, params: Mapping[str, str] | None, body: Any
@@ -375,12 +391,12 @@ class OxenClient:
         except aiohttp.ConnectionTimeoutError as err:
             # The connection was never made, so the request never reached Oxen.
             error = _chained(OxenTimeout(f"timed out connecting to Oxen ({method})"), err)
-            raise _SendFailed(error, maybe_sent=False) from err
+            raise _Retryable(error) from err
         except aiohttp.ClientConnectorError as err:
             error = _chained(
                 OxenConnectionError(f"could not connect to Oxen: {type(err).__name__}"), err
             )
-            raise _SendFailed(error, maybe_sent=False) from err
+            raise _Retryable(error) from err
         except TimeoutError as err:
             error = _chained(
                 OxenTimeout(
@@ -388,7 +404,7 @@ class OxenClient:
                 ),
                 err,
             )
-            raise _SendFailed(error, maybe_sent=True) from err
+            raise _Retryable(error, maybe_sent=True) from err
         except (aiohttp.ClientError, OSError) as err:
             error = _chained(
                 OxenConnectionError(
@@ -397,7 +413,7 @@ class OxenClient:
                 ),
                 err,
             )
-            raise _SendFailed(error, maybe_sent=True) from err
+            raise _Retryable(error, maybe_sent=True) from err
 
     def _decode_json(self, raw: bytes, status: int) -> Any:
         if not raw.strip():
@@ -429,7 +445,7 @@ class OxenClient:
         url: str,
         *,
         max_bytes: int = DEFAULT_DOWNLOAD_MAX_BYTES,
-        timeout: float = 60.0,  # noqa: ASYNC109 - total budget incl. redirects and retries
+        timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,  # noqa: ASYNC109 - total, redirects and retries
     ) -> bytes:
         """Fetch a result file.
 
@@ -439,25 +455,14 @@ class OxenClient:
         _check_scheme(url)
         try:
             async with asyncio.timeout(timeout):
-                return await self._download_with_retries(url, max_bytes, timeout)
+                return await self._with_retries(
+                    "GET",
+                    "(download)",
+                    lambda: self._download_once(url, max_bytes, timeout),
+                    idempotent=True,
+                )
         except TimeoutError as err:
             raise OxenTimeout(f"download took longer than {timeout:g}s") from err
-
-    async def _download_with_retries(self, url: str, max_bytes: int, budget: float) -> bytes:
-        retries = 0
-        while True:
-            try:
-                return await self._download_once(url, max_bytes, budget)
-            except (OxenConnectionError, OxenStatusError) as err:
-                if isinstance(err, OxenStatusError):
-                    retryable = self._retry.should_retry_status(err.status)
-                    retry_after = getattr(err, "retry_after", None)
-                else:
-                    retryable, retry_after = True, None
-                if not retryable or retries >= self._retry.max_retries:
-                    raise
-                await self._backoff("GET", "(download)", retries, retry_after, str(err))
-                retries += 1
 
     async def _download_once(self, url: str, max_bytes: int, budget: float) -> bytes:
         client_timeout = aiohttp.ClientTimeout(
@@ -485,25 +490,27 @@ class OxenClient:
                         )
                     if resp.status != 200:
                         raw = await resp.read()
+                        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
                         error = error_from_response(
                             resp.status,
                             raw,
                             reason=resp.reason,
-                            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                            retry_after=retry_after,
                             redact=self._api_key,
                         )
                         if self._retry.should_retry_status(resp.status):
-                            raise error
+                            raise _Retryable(error, retry_after=retry_after)
                         raise DownloadError(
                             f"download failed: {error.message}", status=resp.status
                         ) from error
                     return await _read_limited(resp, max_bytes)
-            except OxenError:
+            except (OxenError, _Retryable):
                 raise
             except TimeoutError as err:
-                raise OxenTimeout("download stalled") from err
+                raise _Retryable(OxenTimeout("download stalled")) from err
             except (aiohttp.ClientError, OSError) as err:
-                raise OxenConnectionError(f"download failed: {type(err).__name__}") from err
+                lost = OxenConnectionError(f"download failed: {type(err).__name__}")
+                raise _Retryable(_chained(lost, err)) from err
         raise DownloadError(f"more than {MAX_REDIRECTS} redirects")
 
 

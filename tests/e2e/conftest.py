@@ -16,7 +16,7 @@ import pytest
 
 from bot.__main__ import run
 from bot.config import Settings
-from bot.guild_settings import GuildSettings
+from bot.core.types import GuildSettings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.oxen import FakeOxen
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 
-from bot.app import GLOBAL_COMMANDS_HASH
+from bot.discord_app.client import GLOBAL_COMMANDS_HASH
 from tests.e2e.conftest import RunningBot, bot_settings
 
 COMMANDS = ["Edit with imagine-bot", "edit", "help", "imagine", "imagine-admin", "jobs"]

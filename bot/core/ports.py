@@ -1,0 +1,228 @@
+"""What the core needs from the outside, as protocols: the store, delivery and reporting.
+
+The store (``bot.store``) and the Discord side (``bot.discord_app``) implement these; the
+composition root hands the implementations in. The core never imports either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from bot.core.types import (
+    GuildSettings,
+    ImagineRequest,
+    InterruptedEnqueue,
+    Job,
+    NewJob,
+    Order,
+    Usage,
+    Waiting,
+)
+
+# --- the store ----------------------------------------------------------------------------------
+
+
+class JobRepository(Protocol):
+    """Every generation Oxen accepted, tracked until its outcome reaches Discord."""
+
+    async def add(self, jobs: Iterable[NewJob]) -> None: ...
+
+    async def get(self, generation_id: str) -> Job | None: ...
+
+    async def open(self) -> list[Job]:
+        """Jobs whose outcome has not reached Discord yet, oldest first."""
+        ...
+
+    async def of_request(self, request_id: str) -> list[Job]:
+        """Every generation of one request, in batch order."""
+        ...
+
+    async def queued_in_guild(self, guild_id: int | None) -> list[Job]:
+        """This server's jobs that Oxen has not started yet, oldest first."""
+        ...
+
+    async def queue_position(self, request_id: str) -> int | None:
+        """1 + the server's not-yet-started generations asked before this request; None once
+        the request has started."""
+        ...
+
+    async def pending_for_user(self, guild_id: int | None, requester_id: int) -> list[Job]: ...
+
+    async def set_started(self, started_at: Mapping[str, float]) -> None: ...
+
+    async def open_in_request(self, request_id: str) -> int:
+        """How many of the request's generations are still unfinished."""
+        ...
+
+    async def in_flight(self) -> int:
+        """Generations Oxen is (as far as we know) still working on, for the whole bot."""
+        ...
+
+    async def attach_status_message(self, request_id: str, message_id: int) -> None:
+        """The request's status message, whether it is at Oxen, in line or being sent."""
+        ...
+
+    async def record_outcome(
+        self, generation_id: str, outcome: str, *, result_url: str | None, error: str | None
+    ) -> None:
+        """Oxen's terminal state and the intent to deliver it (recorded before posting)."""
+        ...
+
+    async def mark_delivered(self, generation_id: str, message_id: int | None) -> None: ...
+
+    async def mark_undeliverable(self, generation_id: str, reason: str) -> None: ...
+
+    async def record_attempt(self, generation_id: str) -> int:
+        """Count a failed attempt to finish this job; returns the new count."""
+        ...
+
+    async def usage(self, guild_id: int | None, requester_id: int, since: float) -> Usage:
+        """The requester's images in flight (at Oxen or in line) and since ``since``, and the
+        server's images since then."""
+        ...
+
+    async def prune(self, finished_before: float, limit: int) -> int:
+        """Delete up to ``limit`` finished jobs whose outcome reached Discord before
+        ``finished_before``; returns how many went."""
+        ...
+
+
+class IntentRepository(Protocol):
+    """Prompts on their way to Oxen: a row left behind by a crash means the outcome is unknown."""
+
+    async def begin(
+        self, *, guild_id: int | None, channel_id: int, requester_id: int, prompt: str
+    ) -> int: ...
+
+    async def end(self, intent_id: int, jobs: Iterable[NewJob] = ()) -> None:
+        """Outcome known: store the accepted jobs (if any) and drop the intent, atomically."""
+        ...
+
+    async def interrupted(self) -> list[InterruptedEnqueue]: ...
+
+    async def for_request(self, request_id: str) -> InterruptedEnqueue | None: ...
+
+    async def forget(self, intent_id: int) -> None: ...
+
+
+class LineRepository(Protocol):
+    """The bot's own waiting line, first come first served, kept across restarts."""
+
+    async def add(self, order: Order) -> Waiting: ...
+
+    async def in_order(self, limit: int = -1) -> list[Waiting]: ...
+
+    async def get(self, line_id: int) -> Waiting | None: ...
+
+    async def for_user(self, guild_id: int | None, requester_id: int) -> list[Waiting]: ...
+
+    async def position(self, line_id: int) -> int: ...
+
+    async def count(self) -> int: ...
+
+    async def take(self, waiting: Waiting) -> int | None:
+        """Move a request from the line to an enqueue intent, atomically; None if it already
+        left the line."""
+        ...
+
+    async def put_back(self, waiting: Waiting, intent_id: int) -> None:
+        """Oxen did not take it: back to its old place, and the intent dropped, atomically."""
+        ...
+
+    async def remove(self, line_id: int) -> bool: ...
+
+
+class ServerSettingsRepository(Protocol):
+    async def get(self, guild_id: int) -> GuildSettings: ...
+
+    async def update(
+        self, guild_id: int, change: Callable[[GuildSettings], GuildSettings]
+    ) -> tuple[GuildSettings, GuildSettings]:
+        """Read, change and save one server's settings atomically; returns (before, after)."""
+        ...
+
+
+class MetaRepository(Protocol):
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(self, key: str, value: str) -> None: ...
+
+
+class Store(Protocol):
+    @property
+    def jobs(self) -> JobRepository: ...
+
+    @property
+    def intents(self) -> IntentRepository: ...
+
+    @property
+    def line(self) -> LineRepository: ...
+
+    @property
+    def servers(self) -> ServerSettingsRepository: ...
+
+    @property
+    def meta(self) -> MetaRepository: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """Everything awaited inside commits together or not at all."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the store cannot answer a query."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- delivery and reporting (implemented by the Discord side) -----------------------------------
+
+
+class DeliveryFailed(Exception):
+    """Neither the channel nor the requester's DMs accepted the message."""
+
+
+class Deliverer(Protocol):
+    async def deliver(self, job: Job) -> int | None:
+        """Post the job's outcome; return the message id. Raises DeliveryFailed when nowhere
+        takes it; other errors are transient (the watcher retries)."""
+        ...
+
+    async def find_existing(self, job: Job) -> int | None:
+        """The id of a post made for the job before a crash, if any."""
+        ...
+
+    async def explain_interrupted(self, enqueue: InterruptedEnqueue) -> None: ...
+
+    async def explain_not_started(self, waiting: Waiting, reason: str) -> None: ...
+
+
+class RequestReporter(Protocol):
+    """Hears about a request's progress and end (the status message, the audit channel)."""
+
+    async def refresh(self, pending: Iterable[Job]) -> None:
+        """Open requests may have moved (queue position, started, some images posted)."""
+        ...
+
+    async def finish(self, job: Job) -> None:
+        """Every generation of the job's request has been posted or explained."""
+        ...
+
+    async def cancelled(self, request: Job | Waiting, by_user_id: int, count: int) -> None:
+        """Someone pressed Cancel (on a request at Oxen or still in the waiting line)."""
+        ...
+
+    async def not_started(self, waiting: Waiting, reason: str) -> None:
+        """A request from the waiting line was refused by Oxen: it will never start."""
+        ...
+
+    async def interrupted(self, enqueue: InterruptedEnqueue) -> None:
+        """The bot restarted while sending this request to Oxen: its outcome is unknown."""
+        ...
+
+    async def refused(self, request: ImagineRequest, rule: str) -> None:
+        """A server rule refused the request before anything was queued (must not delay the
+        refusal: post in the background)."""
+        ...

@@ -1,0 +1,455 @@
+"""The watcher: one background task that follows every pending generation to its outcome.
+
+A pass lists Oxen's active generations once, fetches only the jobs that left the active list, and
+hands every finished job to delivery. Push sources (the completion event stream) call
+``finish_soon()``; claiming a job before any await makes sure it is finished once even if both
+report it.
+A failing job is logged and retried on the next pass; it never stops the others or the loop.
+In its idle time the watcher also prunes finished jobs older than JOB_RETENTION_DAYS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
+
+from bot.core.limits import (
+    DEFAULT_MAX_GENERATION_AGE_SECONDS,
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    MAX_CONCURRENT_DELIVERIES,
+    MAX_DELIVERY_ATTEMPTS,
+    PRUNE_BATCH,
+)
+from bot.core.ports import Deliverer, DeliveryFailed, RequestReporter, Store
+from bot.core.text import duration
+from bot.core.types import Job, JobStatus
+from bot.oxen import Generation, GenerationStatus, NotFound, OxenClient, OxenError
+
+log = logging.getLogger(__name__)
+
+_YOUNG_JOB_SECONDS = 30.0
+_MIN_PASS_GAP = 0.5
+_PRUNE_EVERY = 600.0  # seconds between prunes once the backlog of old rows is gone
+_DAY = 86_400.0
+
+
+def _nothing() -> None:
+    return None
+
+
+class Watcher:
+    def __init__(
+        self,
+        oxen: OxenClient,
+        store: Store,
+        delivery: Deliverer,
+        *,
+        reporter: RequestReporter,
+        on_generation_finished: Callable[[], None] = _nothing,
+        poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS,
+        max_generation_age: float = DEFAULT_MAX_GENERATION_AGE_SECONDS,
+        retention_days: int = 0,
+        max_attempts: int = MAX_DELIVERY_ATTEMPTS,
+        idle_interval: float = 60.0,
+        max_concurrent_deliveries: int = MAX_CONCURRENT_DELIVERIES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._oxen = oxen
+        self._store = store
+        self._delivery = delivery
+        self._reporter = reporter
+        # Told when a generation stops counting as in flight (the waiting line may move).
+        self._generation_finished = on_generation_finished
+        self._retention = retention_days * _DAY  # 0: keep every row
+        self._next_prune_at = 0.0
+        self._status_refresh: asyncio.Task[None] | None = None
+        self._poll_interval = poll_interval
+        self._max_age = max_generation_age
+        self._max_attempts = max_attempts
+        self._idle_interval = idle_interval
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[str] = set()
+        self._background: set[asyncio.Task[bool]] = set()
+        self._delivery_slots = asyncio.Semaphore(max_concurrent_deliveries)
+        # Told by the push source: while events flow, polling is only a slow safety net.
+        self._push_healthy = False
+        self._newest_pending_at = 0.0
+        self._last_pass_at = 0.0
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="imagine-watcher")
+
+    def wake(self) -> None:
+        """Run a pass now instead of waiting for the tick (e.g. the event stream reconnected)."""
+        self._wakeup.set()
+
+    def job_added(self) -> None:
+        """A new job was stored. While events flow its completion arrives by push, and the
+        safety-net tick (which keeps running while events flow) is soon enough: no extra poll."""
+        if not self._push_healthy:
+            self.wake()
+
+    def push_changed(self, healthy: bool) -> None:
+        """The completion event stream came up or went down."""
+        was_healthy, self._push_healthy = self._push_healthy, healthy
+        if was_healthy and not healthy:
+            self.wake()  # back to polling at once, not after the long healthy tick
+
+    @property
+    def push_healthy(self) -> bool:
+        return self._push_healthy
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        """Take no new pass; let the pass in flight finish."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._status_refresh is not None:
+            await asyncio.gather(self._status_refresh, return_exceptions=True)
+
+    async def _run(self) -> None:
+        try:
+            await self.explain_interrupted_enqueues()
+        except Exception:
+            log.exception("could not explain interrupted enqueues; will not retry")
+        while not self._stopping:
+            # Cleared before the pass, so a wake() during the pass triggers the next one at once.
+            self._wakeup.clear()
+            self._last_pass_at = time.monotonic()
+            has_open = True
+            try:
+                has_open = await self.run_pass()
+            except Exception:
+                # Never let the loop die: log, wait a tick, try again.
+                log.exception("watcher pass failed; retrying in %.1fs", self._poll_interval)
+            if self._stopping:
+                break
+            await self._prune_when_due()
+            # While events flow the tick continues even with nothing open, so a job added then
+            # (without a wake) is polled within one safety-net tick.
+            busy = has_open or self._push_healthy
+            timeout = self.next_interval() if busy else self._idle_interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            # Coalesce bursts of wakes (many /imagine at once) into at most one pass per gap.
+            gap = self._last_pass_at + min(_MIN_PASS_GAP, self._poll_interval) - time.monotonic()
+            if gap > 0 and not self._stopping:
+                await asyncio.sleep(gap)
+
+    def next_interval(self) -> float:
+        """Seconds to the next poll: short while jobs are young and events are down (Oxen asks
+        for 2-5 s for images), longer once jobs are older, much longer while events flow."""
+        if self._push_healthy:
+            return min(15.0, self._poll_interval * 5)
+        if self._clock() - self._newest_pending_at <= _YOUNG_JOB_SECONDS:
+            return self._poll_interval
+        return min(5.0, self._poll_interval * 2.5)
+
+    async def _prune_when_due(self) -> None:
+        """Delete finished rows past the retention, a small batch at a time, so the store never
+        stalls; quotas only look back to the start of the UTC day, so they are unaffected."""
+        if not self._retention or time.monotonic() < self._next_prune_at:
+            return
+        try:
+            pruned = await self._store.jobs.prune(self._clock() - self._retention, PRUNE_BATCH)
+        except Exception:
+            log.exception("pruning old jobs failed; trying again later")
+            pruned = 0
+        if pruned:
+            log.info("pruned %d finished jobs older than the retention", pruned)
+        # A full batch means more are due: the next idle moment takes the next batch.
+        self._next_prune_at = time.monotonic() + (1.0 if pruned >= PRUNE_BATCH else _PRUNE_EVERY)
+
+    # --- one pass -----------------------------------------------------------------------------
+
+    async def run_pass(self) -> bool:
+        """Check every open job once. Returns whether any job is still open."""
+        jobs = await self._store.jobs.open()
+        if not jobs:
+            return False
+        pending = [job for job in jobs if job.status is JobStatus.PENDING]
+        self._newest_pending_at = max((job.created_at for job in pending), default=0.0)
+        work: list[tuple[Job, Awaitable[None]]] = []
+        if pending:
+            try:
+                active = {g.generation_id: g for g in await self._oxen.list_generations()}
+            except OxenError as err:
+                log.warning("could not list Oxen's active generations (%s); retrying", err)
+                return True
+            pending = await self._note_started(pending, active)
+            for job in pending:
+                generation = active.get(job.generation_id)
+                still_running = generation is not None and not generation.status.is_terminal
+                if still_running and not self._stalled(job):
+                    continue  # the common case: nothing to do, no request made
+                work.append((job, self._check_pending(job, generation)))
+            self._refresh_status(pending)
+        # Outcome recorded but not confirmed posted (e.g. a crash mid-delivery).
+        work += [(job, self.resume(job)) for job in jobs if job.status is JobStatus.DELIVERING]
+        await asyncio.gather(*(self._with_slot(job, item) for job, item in work))
+        return True
+
+    async def _note_started(self, pending: list[Job], active: dict[str, Generation]) -> list[Job]:
+        """Record which jobs Oxen has started, for the status messages."""
+        started: dict[str, float] = {}
+        for job in pending:
+            generation = active.get(job.generation_id)
+            processing = generation is not None and generation.status is GenerationStatus.PROCESSING
+            if job.started_at is None and generation is not None and processing:
+                started[job.generation_id] = float(generation.started_at or self._clock())
+        if not started:
+            return pending
+        await self._store.jobs.set_started(started)
+        return [
+            replace(job, started_at=started[job.generation_id])
+            if job.generation_id in started
+            else job
+            for job in pending
+        ]
+
+    def _refresh_status(self, pending: list[Job]) -> None:
+        """Update status messages in the background; a slow Discord never holds up a pass."""
+        if self._status_refresh is not None and not self._status_refresh.done():
+            return  # the next pass catches up
+        self._status_refresh = asyncio.create_task(
+            self._guarded_refresh(pending), name="imagine-status-refresh"
+        )
+
+    async def _guarded_refresh(self, pending: list[Job]) -> None:
+        try:
+            await self._reporter.refresh(pending)
+        except Exception:
+            log.exception("updating status messages failed; the next pass retries")
+
+    async def _with_slot(self, job: Job, work: Awaitable[None]) -> None:
+        async with self._delivery_slots:
+            await self._guarded(job, work)
+
+    def _stalled(self, job: Job) -> bool:
+        return self._clock() - job.created_at > self._max_age
+
+    async def explain_interrupted_enqueues(self) -> None:
+        """Prompts that were on their way to Oxen when the bot died: tell their requesters."""
+        for enqueue in await self._store.intents.interrupted():
+            try:
+                await self._delivery.explain_interrupted(enqueue)
+            except DeliveryFailed as err:
+                log.error("could not tell user %s about an interrupted enqueue: %s",
+                          enqueue.requester_id, err)  # fmt: skip
+            await self._reporter.interrupted(enqueue)
+            await self._store.intents.forget(enqueue.id)
+
+    async def _check_pending(self, job: Job, active: Generation | None) -> None:
+        if active is not None and not active.status.is_terminal:
+            await self._cancel_stalled(job)  # only stalled jobs get here while still active
+            return
+        try:
+            generation = await self._oxen.get_generation(job.generation_id)
+        except NotFound:
+            await self.finish(
+                job.generation_id,
+                GenerationStatus.FAILED,
+                error="Oxen no longer knows this generation, so its result is lost. "
+                "Please run /imagine again.",
+            )
+            return
+        if generation.status.is_terminal:
+            await self.finish(
+                job.generation_id,
+                generation.status,
+                result_url=generation.result_url,
+                error=generation.error_message,
+            )
+        elif self._stalled(job):
+            await self._cancel_stalled(job)
+
+    async def _cancel_stalled(self, job: Job) -> None:
+        limit = duration(self._max_age)
+        with contextlib.suppress(NotFound):
+            await self._oxen.cancel(job.generation_id)
+        log.warning("generation %s stalled past %s; cancelled", job.generation_id, limit)
+        await self.finish(
+            job.generation_id,
+            GenerationStatus.CANCELLED,
+            error=f"it was still unfinished after {limit}, so I cancelled it at Oxen",
+        )
+
+    # --- cancelling (the Cancel button) ----------------------------------------------------------
+
+    async def cancel(self, generation_id: str, reason: str) -> bool:
+        """Cancel one generation at Oxen. Returns False if it was already finished: then it is
+        delivered as usual, since it was paid for. OxenError propagates (nothing changed)."""
+        with self._claim(generation_id) as claimed:
+            if not claimed:
+                return False  # being finished right now
+            job = await self._store.jobs.get(generation_id)
+            if job is None or job.status is not JobStatus.PENDING:
+                return False
+            with contextlib.suppress(NotFound):
+                await self._oxen.cancel(generation_id)
+            # A DELETE on a finished generation is a no-op at Oxen: ask how it ended.
+            try:
+                generation: Generation | None = await self._oxen.get_generation(generation_id)
+            except NotFound:
+                generation = None
+            if generation is not None and generation.status in _FINISHED_ANYWAY:
+                await self._store.jobs.record_outcome(
+                    generation_id, generation.status.value,
+                    result_url=generation.result_url, error=generation.error_message,
+                )  # fmt: skip
+                self._generation_finished()
+                refreshed = await self._store.jobs.get(generation_id)
+                assert refreshed is not None
+                await self._guarded(refreshed, self._post(refreshed))
+                return False
+            await self._store.jobs.record_outcome(
+                generation_id, GenerationStatus.CANCELLED.value, result_url=None, error=reason
+            )
+            self._generation_finished()
+            # The status message says it was cancelled; no other post is needed.
+            await self._store.jobs.mark_delivered(generation_id, job.status_message_id)
+            log.info("generation %s %s", generation_id, reason)
+            return True
+
+    # --- finishing a job (called by passes and by push sources) ----------------------------------
+
+    def finish_soon(
+        self,
+        generation_id: str,
+        status: GenerationStatus,
+        *,
+        result_url: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """finish() in the background, so a push source never waits for a delivery."""
+        if self._stopping:
+            return  # the next start resumes it from the store
+        task = asyncio.create_task(
+            self._finish_with_slot(generation_id, status, result_url=result_url, error=error),
+            name=f"imagine-finish-{generation_id}",
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _finish_with_slot(
+        self, generation_id: str, status: GenerationStatus, *, result_url: str | None,
+        error: str | None,
+    ) -> bool:  # fmt: skip
+        async with self._delivery_slots:
+            try:
+                return await self.finish(generation_id, status, result_url=result_url, error=error)
+            except Exception:
+                log.exception("finishing generation %s failed; polling will retry", generation_id)
+                return False
+
+    async def finish(
+        self,
+        generation_id: str,
+        status: GenerationStatus,
+        *,
+        result_url: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record a terminal outcome and deliver it. Returns False for unknown or finished jobs."""
+        with self._claim(generation_id) as claimed:
+            if not claimed:
+                return False
+            job = await self._store.jobs.get(generation_id)
+            if job is None or job.status is not JobStatus.PENDING:
+                return False
+            await self._store.jobs.record_outcome(
+                generation_id, status.value, result_url=result_url, error=error
+            )
+            self._generation_finished()
+            job = await self._store.jobs.get(generation_id)
+            assert job is not None
+            await self._guarded(job, self._post(job))
+            return True
+
+    async def resume(self, job: Job) -> None:
+        """Deliver a job whose outcome was recorded earlier (e.g. before a crash).
+
+        The earlier attempt may have posted before dying, so look for that post first.
+        """
+        with self._claim(job.generation_id) as claimed:
+            if not claimed:
+                return
+            # The pass read this job earlier; a push source may have delivered it since.
+            current = await self._store.jobs.get(job.generation_id)
+            if current is None or current.status is not JobStatus.DELIVERING:
+                return
+            job = current
+            existing = await self._delivery.find_existing(job)
+            if existing is not None:
+                await self._store.jobs.mark_delivered(job.generation_id, existing)
+                log.info("generation %s was already posted (%s)", job.generation_id, existing)
+                return
+            await self._post(job)
+
+    @contextlib.contextmanager
+    def _claim(self, generation_id: str) -> Iterator[bool]:
+        """Claimed synchronously, before any await: two reporters cannot both finish a job."""
+        if generation_id in self._in_flight:
+            yield False
+            return
+        self._in_flight.add(generation_id)
+        try:
+            yield True
+        finally:
+            self._in_flight.discard(generation_id)
+
+    async def _post(self, job: Job) -> None:
+        try:
+            message_id = await self._delivery.deliver(job)
+        except DeliveryFailed as err:
+            await self._store.jobs.mark_undeliverable(job.generation_id, str(err))
+            log.error(
+                "generation %s undeliverable (guild %s, channel %s, user %s): %s",
+                job.generation_id, job.guild_id, job.channel_id, job.requester_id, err,
+            )  # fmt: skip
+        else:
+            await self._store.jobs.mark_delivered(job.generation_id, message_id)
+            log.info("generation %s delivered (%s)", job.generation_id, job.outcome)
+        if not await self._store.jobs.open_in_request(job.request_id):
+            await self._reporter.finish(job)
+
+    async def _guarded(self, job: Job, work: Awaitable[None]) -> None:
+        """Run one job's work; a failure is logged and counted, never raised to the pass."""
+        try:
+            await work
+        except Exception as err:
+            attempts = await self._store.jobs.record_attempt(job.generation_id)
+            if attempts >= self._max_attempts and job.status is not JobStatus.PENDING:
+                reason = type(err).__name__
+                await self._store.jobs.mark_undeliverable(job.generation_id, reason)
+                log.error(
+                    "generation %s undeliverable after %d attempts (guild %s, channel %s, "
+                    "user %s): %s",
+                    job.generation_id, attempts, job.guild_id, job.channel_id,
+                    job.requester_id, err,
+                )  # fmt: skip
+            else:
+                log.warning(
+                    "generation %s: attempt %d failed; will retry: %r",
+                    job.generation_id, attempts, err, exc_info=True,
+                )  # fmt: skip
+
+
+_FINISHED_ANYWAY = (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED)

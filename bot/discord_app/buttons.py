@@ -1,0 +1,127 @@
+"""The bot's persistent buttons and the views that carry them.
+
+Every button is one ``discord.ui.DynamicItem`` type whose custom_id is ``ib:<action>:<id>`` (a
+generation or request id), so it keeps working after a restart: whatever handles the press looks
+the job up in the store. The type is made per ``Buttons`` so that presses reach the handler the
+composition root passed in, with no global state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import discord
+
+from bot.core.limits import DISCORD_COMPONENTS_PER_MESSAGE
+from bot.discord_app.tree import report_error
+
+_ID = r"[0-9A-Za-z-]{1,64}"  # Oxen generation ids are UUIDs; request ids may be line-<n>
+
+
+class Action(StrEnum):
+    CANCEL = "cancel"
+    REROLL = "reroll"
+    VARY = "vary"
+    EDIT = "edit"
+    INFO = "info"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class _Look:
+    label: str
+    emoji: str
+    style: discord.ButtonStyle = discord.ButtonStyle.secondary
+
+
+_LOOKS = {
+    Action.CANCEL: _Look("Cancel", "✖️", discord.ButtonStyle.danger),
+    Action.REROLL: _Look("Reroll", "🎲"),
+    Action.VARY: _Look("Vary", "✏️"),
+    Action.EDIT: _Look("Edit", "🖌️"),
+    Action.INFO: _Look("Info", "ℹ️"),
+    Action.DELETE: _Look("Delete", "🗑️", discord.ButtonStyle.danger),
+}
+_RESULT_ACTIONS = (Action.REROLL, Action.VARY, Action.EDIT, Action.INFO, Action.DELETE)
+
+# A press: the interaction, which action, and the id the button carries.
+Press = Callable[[discord.Interaction, Action, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Route:
+    press: Press  # where this button type's presses go
+
+
+_TEMPLATE = rf"ib:(?P<action>{'|'.join(a.value for a in Action)}):(?P<id>{_ID})"
+
+
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=_TEMPLATE):
+    """One button: its action and the id it carries. Each ``Buttons`` makes a subclass bound to
+    its press handler; this base is never registered."""
+
+    route: ClassVar[_Route]
+
+    def __init__(self, action: Action, target_id: str, *, label: str | None = None) -> None:
+        look = _LOOKS[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label or look.label,
+                emoji=look.emoji,
+                style=look.style,
+                custom_id=f"ib:{action.value}:{target_id}",
+            )
+        )
+        self.action = action
+        self.target_id = target_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ActionButton:
+        return cls(Action(match["action"]), match["id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self.route.press(interaction, self.action, self.target_id)
+        except Exception as err:
+            await report_error(interaction, err, where=f"button {self.action.value}")
+
+
+def _bound_to(handler: Press) -> type[ActionButton]:
+    class BoundActionButton(ActionButton, template=_TEMPLATE):
+        route = _Route(handler)
+
+    return BoundActionButton
+
+
+class Buttons:
+    """Builds the views the bot posts; ``item_type`` is registered with the client."""
+
+    def __init__(self, on_press: Press) -> None:
+        self.item_type = _bound_to(on_press)
+
+    def _view(self, *buttons: discord.ui.Item[Any]) -> discord.ui.View:
+        view = discord.ui.View(timeout=None)
+        for button in buttons:
+            view.add_item(button)
+        return view
+
+    def status_view(self, request_id: str) -> discord.ui.View:
+        return self._view(self.item_type(Action.CANCEL, request_id))
+
+    def result_view(self, generation_id: str) -> discord.ui.View:
+        return self._view(*(self.item_type(action, generation_id) for action in _RESULT_ACTIONS))
+
+    def jobs_view(self, request_ids: list[str]) -> discord.ui.View:
+        """A Cancel button per request, for /jobs (Discord's component limit caps the list)."""
+        return self._view(
+            *(
+                self.item_type(Action.CANCEL, request_id, label=f"Cancel #{number}")
+                for number, request_id in enumerate(request_ids[:DISCORD_COMPONENTS_PER_MESSAGE], 1)
+            )
+        )

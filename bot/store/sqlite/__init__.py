@@ -1,0 +1,52 @@
+"""The embedded store: SQLite through aiosqlite, one module per table group."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+from bot.store.sqlite.database import Database
+from bot.store.sqlite.intents import Intents
+from bot.store.sqlite.jobs import Jobs
+from bot.store.sqlite.line import Line
+from bot.store.sqlite.meta import Meta
+from bot.store.sqlite.migrations import SCHEMA_VERSION, migrate, schema_version
+from bot.store.sqlite.servers import Servers
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+
+class SqliteStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.jobs = Jobs(db)
+        self.intents = Intents(db, self.jobs)
+        self.line = Line(db)
+        self.servers = Servers(db)
+        self.meta = Meta(db)
+
+    @classmethod
+    async def open(cls, path: Path | str, clock: Callable[[], float] = time.time) -> SqliteStore:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await Database.connect(str(path), clock)
+        try:
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        return self._db.transaction()
+
+    async def schema_version(self) -> int:
+        return await schema_version(self._db)
+
+    async def ping(self) -> None:
+        await self._db.scalar("SELECT 1")
+
+    async def close(self) -> None:
+        await self._db.close()

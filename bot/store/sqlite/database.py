@@ -1,0 +1,99 @@
+"""One SQLite connection and the one transaction primitive every write goes through.
+
+aiosqlite runs SQLite on its own thread; the connection is SQLite's single writer. It is opened in
+autocommit mode and every statement takes a turn under one asyncio lock, so another coroutine's
+statement can never land inside someone else's transaction, and a transaction is ``BEGIN
+IMMEDIATE`` ... ``COMMIT``, rolled back on any error. Statements awaited inside a transaction by
+the task that opened it join it (they do not wait for the lock they already hold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+Row = Any  # a tuple of column values, in SELECT order
+
+
+class Database:
+    def __init__(self, connection: aiosqlite.Connection, clock: Callable[[], float]) -> None:
+        self._conn = connection
+        self.clock = clock
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None  # the task inside a transaction
+
+    @classmethod
+    async def connect(cls, path: str, clock: Callable[[], float]) -> Database:
+        # isolation_level=None: no implicit transactions; ours are explicit.
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute("PRAGMA synchronous=NORMAL")
+            await connection.execute("PRAGMA busy_timeout=5000")
+            await connection.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            await connection.close()
+            raise
+        return cls(connection, clock)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._conn.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Everything awaited inside commits together, or (on any error) not at all."""
+        if self._owner is not None and self._owner is asyncio.current_task():
+            yield  # nested: part of the transaction this task already holds
+            return
+        async with self._lock:
+            self._owner = asyncio.current_task()
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    await self._conn.execute("ROLLBACK")
+                    raise
+                await self._conn.execute("COMMIT")
+            finally:
+                self._owner = None
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One statement's turn: inside this task's transaction, or alone under the lock."""
+        if self._owner is not None and self._owner is asyncio.current_task():
+            yield
+            return
+        async with self._lock:
+            yield
+
+    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        async with self._turn(), self._conn.execute(sql, args) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        async with self._turn(), self._conn.execute(sql, args) as cursor:
+            return await cursor.fetchone()
+
+    async def scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, args)
+        return row[0] if row is not None else None
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> tuple[int, int | None]:
+        """Run one statement; returns (rows changed, last inserted row id)."""
+        async with self._turn(), self._conn.execute(sql, args) as cursor:
+            return cursor.rowcount, cursor.lastrowid
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """All rows or none (each would otherwise commit on its own in autocommit mode)."""
+        async with self.transaction():
+            await self._conn.executemany(sql, rows)
+
+    async def executescript(self, script: str) -> None:
+        async with self._turn():
+            await self._conn.executescript(script)

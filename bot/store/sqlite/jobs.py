@@ -1,0 +1,222 @@
+"""The jobs table: every generation Oxen accepted, until its outcome reaches Discord."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bot.core.types import Job, JobStatus, NewJob, Usage, waiting_id
+from bot.store.sqlite.database import Database, Row
+
+COLUMNS = (
+    "generation_id, guild_id, channel_id, requester_id, status_message_id, prompt, model, params, "
+    "batch_index, batch_size, status, outcome, result_url, error, attempts, result_message_id, "
+    "created_at, updated_at, finished_at, upload_limit, request_id, started_at"
+)
+_OPEN = "status IN ('pending', 'delivering')"
+
+
+class Jobs:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, jobs: Iterable[NewJob]) -> None:
+        now = self._db.clock()
+        rows = [
+            (
+                j.generation_id, j.guild_id, j.channel_id, j.requester_id, j.status_message_id,
+                j.prompt, j.model, json.dumps(j.params, sort_keys=True), j.batch_index,
+                j.batch_size, JobStatus.PENDING.value, now, now, j.upload_limit,
+                j.request_id or j.generation_id,
+            )
+            for j in jobs
+        ]  # fmt: skip
+        await self._db.executemany(
+            "INSERT INTO jobs (generation_id, guild_id, channel_id, requester_id, "
+            "status_message_id, prompt, model, params, batch_index, batch_size, status, "
+            "created_at, updated_at, upload_limit, request_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+
+    async def get(self, generation_id: str) -> Job | None:
+        found = await self._select("WHERE generation_id = ?", (generation_id,))
+        return found[0] if found else None
+
+    async def open(self) -> list[Job]:
+        return await self._select(f"WHERE {_OPEN} ORDER BY created_at, batch_index", ())
+
+    async def of_request(self, request_id: str) -> list[Job]:
+        return await self._select("WHERE request_id = ? ORDER BY batch_index", (request_id,))
+
+    async def queued_in_guild(self, guild_id: int | None) -> list[Job]:
+        return await self._select(
+            "WHERE guild_id IS ? AND status = 'pending' AND started_at IS NULL "
+            "ORDER BY created_at, batch_index",
+            (guild_id,),
+        )
+
+    async def queue_position(self, request_id: str) -> int | None:
+        # A COUNT, so a /imagine stays cheap with thousands pending.
+        async with self._db.transaction():
+            row = await self._db.fetchone(
+                "SELECT guild_id, created_at, started_at FROM jobs WHERE request_id = ? "
+                "ORDER BY batch_index LIMIT 1",
+                (request_id,),
+            )
+            if row is None or row[2] is not None:
+                return None
+            ahead = await self._db.scalar(
+                "SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND status = 'pending' "
+                "AND started_at IS NULL AND created_at < ? AND request_id != ?",
+                (row[0], row[1], request_id),
+            )
+        return 1 + int(ahead or 0)
+
+    async def pending_for_user(self, guild_id: int | None, requester_id: int) -> list[Job]:
+        return await self._select(
+            "WHERE guild_id IS ? AND requester_id = ? AND status = 'pending' "
+            "ORDER BY created_at, batch_index",
+            (guild_id, requester_id),
+        )
+
+    async def set_started(self, started_at: Mapping[str, float]) -> None:
+        now = self._db.clock()
+        await self._db.executemany(
+            "UPDATE jobs SET started_at = ?, updated_at = ? WHERE generation_id = ?",
+            [(since, now, gid) for gid, since in started_at.items()],
+        )
+
+    async def open_in_request(self, request_id: str) -> int:
+        return int(
+            await self._db.scalar(
+                f"SELECT COUNT(*) FROM jobs WHERE request_id = ? AND {_OPEN}", (request_id,)
+            )
+        )
+
+    async def in_flight(self) -> int:
+        return int(await self._db.scalar("SELECT COUNT(*) FROM jobs WHERE status = 'pending'"))
+
+    async def attach_status_message(self, request_id: str, message_id: int) -> None:
+        async with self._db.transaction():
+            await self._db.execute(
+                "UPDATE jobs SET status_message_id = ?, updated_at = ? WHERE request_id = ?",
+                (message_id, self._db.clock(), request_id),
+            )
+            if (line_id := waiting_id(request_id)) is not None:
+                # Wherever the request is now: in line, or being sent (the intent's end copies
+                # it over to the jobs).
+                await self._db.execute(
+                    "UPDATE waiting SET status_message_id = ? WHERE id = ?", (message_id, line_id)
+                )
+                await self._db.execute(
+                    "UPDATE enqueues SET status_message_id = ? WHERE request_id = ?",
+                    (message_id, request_id),
+                )
+
+    async def record_outcome(
+        self, generation_id: str, outcome: str, *, result_url: str | None, error: str | None
+    ) -> None:
+        await self._update(
+            generation_id,
+            "status = ?, outcome = ?, result_url = ?, error = ?",
+            (JobStatus.DELIVERING.value, outcome, result_url, error),
+        )
+
+    async def mark_delivered(self, generation_id: str, message_id: int | None) -> None:
+        await self._update(
+            generation_id,
+            "status = ?, result_message_id = ?, finished_at = ?",
+            (JobStatus.DELIVERED.value, message_id, self._db.clock()),
+        )
+
+    async def mark_undeliverable(self, generation_id: str, reason: str) -> None:
+        await self._update(
+            generation_id,
+            "status = ?, error = ?, finished_at = ?",
+            (JobStatus.UNDELIVERABLE.value, reason, self._db.clock()),
+        )
+
+    async def record_attempt(self, generation_id: str) -> int:
+        async with self._db.transaction():
+            await self._update(generation_id, "attempts = attempts + 1", ())
+            attempts = await self._db.scalar(
+                "SELECT attempts FROM jobs WHERE generation_id = ?", (generation_id,)
+            )
+        return int(attempts or 0)
+
+    async def usage(self, guild_id: int | None, requester_id: int, since: float) -> Usage:
+        # Counted from the jobs and the waiting line themselves: nothing to drift. n is images
+        # per row (a job is one generation; a waiting request is `count` of them).
+        async with self._db.transaction():
+            mine = await self._db.fetchone(
+                "SELECT SUM(n * open), SUM(n * (created_at >= ?)), MAX(created_at) FROM ("
+                f"  SELECT 1 AS n, {_OPEN} AS open, created_at FROM jobs"
+                "  WHERE guild_id IS ? AND requester_id = ?"
+                "  UNION ALL SELECT count, 1, created_at FROM waiting"
+                "  WHERE guild_id IS ? AND requester_id = ?)",
+                (since, guild_id, requester_id, guild_id, requester_id),
+            )
+            server = await self._db.scalar(
+                "SELECT (SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND created_at >= ?) + "
+                "(SELECT IFNULL(SUM(count), 0) FROM waiting WHERE guild_id IS ? "
+                "AND created_at >= ?)",
+                (guild_id, since, guild_id, since),
+            )
+        in_flight, today, last = mine if mine else (0, 0, None)
+        return Usage(
+            in_flight=int(in_flight or 0),
+            images_today=int(today or 0),
+            last_request_at=last,
+            server_images_today=int(server or 0),
+        )
+
+    async def prune(self, finished_before: float, limit: int) -> int:
+        changed, _ = await self._db.execute(
+            "DELETE FROM jobs WHERE generation_id IN (SELECT generation_id FROM jobs "
+            "WHERE finished_at IS NOT NULL AND finished_at < ? "
+            "AND status IN ('delivered', 'undeliverable') ORDER BY finished_at LIMIT ?)",
+            (finished_before, limit),
+        )
+        return changed
+
+    async def _update(self, generation_id: str, assignments: str, values: tuple[Any, ...]) -> None:
+        await self._db.execute(
+            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE generation_id = ?",
+            (*values, self._db.clock(), generation_id),
+        )
+
+    async def _select(self, where: str, args: tuple[Any, ...]) -> list[Job]:
+        rows = await self._db.fetchall(f"SELECT {COLUMNS} FROM jobs {where}", args)
+        return [job_from_row(row) for row in rows]
+
+
+def job_from_row(row: Row) -> Job:
+    (gid, guild, channel, requester, status_msg, prompt, model, params, b_index, b_size, status,
+     outcome, result_url, error, attempts, result_msg, created, updated, finished,
+     upload_limit, request_id, started_at) = row  # fmt: skip
+    return Job(
+        generation_id=gid,
+        guild_id=guild,
+        channel_id=channel,
+        requester_id=requester,
+        status_message_id=status_msg,
+        prompt=prompt,
+        model=model,
+        params=json.loads(params),
+        batch_index=b_index,
+        batch_size=b_size,
+        status=JobStatus(status),
+        outcome=outcome,
+        result_url=result_url,
+        error=error,
+        attempts=attempts,
+        result_message_id=result_msg,
+        created_at=created,
+        updated_at=updated,
+        finished_at=finished,
+        upload_limit=upload_limit,
+        request_id=request_id or gid,
+        started_at=started_at,
+    )
