@@ -1,10 +1,12 @@
+import asyncio
 import io
 import os
+import random
 
 import pytest
 from PIL import Image
 
-from bot.core.images import NotAnImage, fit_to_limit, inspect_image
+from bot.core.images import ImageWorker, NotAnImage, fit_to_limit, inspect_image
 
 
 def png(size=(64, 64), noisy=False) -> bytes:
@@ -45,3 +47,39 @@ def test_large_image_is_reencoded_below_the_limit():
 
 def test_image_that_can_never_fit_returns_none():
     assert fit_to_limit(png((256, 256), noisy=True), 50) is None
+
+
+def noisy_png(size: int) -> bytes:
+    """A photo-like PNG that compresses badly, so shrinking it takes real work."""
+    image = Image.frombytes("RGB", (size, size), random.Random(7).randbytes(size * size * 3))
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+async def test_re_encoding_keeps_the_event_loop_answering():
+    """Shrinking a large result takes CPU seconds: the loop (heartbeats, acks) must not wait."""
+    big = noisy_png(1024)
+    worker = ImageWorker()
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+
+    async def heartbeat() -> None:
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            lags.append(loop.time() - before - 0.005)
+
+    beating = asyncio.create_task(heartbeat())
+    try:
+        await asyncio.sleep(0.02)
+        started = loop.time()
+        fitted = await worker.fit_to_limit(big, len(big) // 8)
+        took = loop.time() - started
+        await asyncio.sleep(0.02)  # a beat held up by the work records its lag now
+    finally:
+        beating.cancel()
+        worker.close()
+    assert fitted is not None and len(fitted.data) <= len(big) // 8
+    assert took > 0.1  # real work, so the bound below means something
+    assert max(lags) < took / 2  # the loop kept beating while Pillow worked

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
+from bot.core import fair_use
 from bot.core.types import JobStatus, NewJob, Order
 from bot.core.watcher import Watcher
+from bot.store.sqlite import SqliteStore
 from tests.fakes.recorders import RecordingDelivery, enqueue
 from tests.waiting import wait_until
 
@@ -269,3 +272,32 @@ async def test_cancel_of_a_running_generation_cancels_it_at_oxen(
     assert job.result_message_id == 55  # the status message tells it; nothing else is posted
     assert delivery.delivered == []
     assert await watcher.cancel(gid, "again") is False  # a second press changes nothing
+
+
+async def test_finished_jobs_past_the_retention_are_pruned_and_quotas_stay_right(
+    oxen_client, tmp_path, delivery
+):
+    day = 86_400.0
+    now = [time.time() - 100 * day]
+    store = await SqliteStore.open(tmp_path / "jobs.sqlite3", clock=lambda: now[0])
+    watcher = Watcher(oxen_client, store, delivery, reporter=delivery, retention_days=90)
+    try:
+        old = NewJob(generation_id="old", channel_id=1, requester_id=2, prompt="p", model="m")
+        await store.jobs.add([old])
+        await store.jobs.mark_delivered("old", 1)  # finished 100 days ago
+        now[0] = time.time()
+        recent = NewJob(generation_id="new", channel_id=1, requester_id=2, prompt="p", model="m")
+        await store.jobs.add([recent])
+        await store.jobs.mark_delivered("new", 2)
+        watcher.start()
+
+        async def pruned() -> bool:
+            return await store.jobs.get("old") is None
+
+        await wait_until(pruned)
+        assert await store.jobs.get("new") is not None
+        usage = await store.jobs.usage(None, 2, since=fair_use.day_start(now[0]))
+        assert usage.images_today == 1  # today's image still counts
+    finally:
+        await watcher.stop()
+        await store.close()

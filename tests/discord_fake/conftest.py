@@ -7,11 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 import discord
 import pytest
 from discord.ext import commands
 
 from tests.fakes.discord import ChannelRecord, FakeDiscord, GuildRecord, UserRecord
+
+from .raw import RawClient
 
 TOKEN = "test-bot-token"
 
@@ -89,3 +92,10 @@ async def run_bot(discord_fake: FakeDiscord) -> AsyncIterator[RunBot]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+@pytest.fixture
+async def raw(discord_fake: FakeDiscord) -> AsyncIterator[RawClient]:
+    """Raw HTTP with the bot's token, to read Discord's exact answers."""
+    async with aiohttp.ClientSession() as session:
+        yield RawClient(discord_fake, session)

@@ -1,3 +1,5 @@
+import asyncio
+import contextlib
 import sqlite3
 
 import pytest
@@ -221,3 +223,82 @@ async def test_status_message_attached_while_leaving_the_line_is_kept(store):
                 guild_id=1, request_id=waiting.request_id)],
     )  # fmt: skip
     assert (await store.jobs.get("g1")).status_message_id == 4242
+
+
+async def test_a_failure_half_way_through_a_move_saves_nothing(tmp_path):
+    """Taking a request from the line is two statements (DELETE from the line, INSERT the
+    intent). If the second fails, the first must not be saved by the next caller's commit."""
+    path = tmp_path / "jobs.sqlite3"
+    store = await SqliteStore.open(path)
+    try:
+        waiting = await store.line.add(order("must not be lost"))
+        with contextlib.closing(sqlite3.connect(path)) as db, db:  # a crash at the INSERT
+            db.execute(
+                "CREATE TRIGGER crash BEFORE INSERT ON enqueues "
+                "BEGIN SELECT RAISE(ABORT, 'crash'); END"
+            )
+        with pytest.raises(sqlite3.DatabaseError, match="crash"):
+            await store.line.take(waiting)
+        await store.meta.set("another", "write")  # someone else's write commits afterwards
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT prompt FROM waiting").fetchall() == [("must not be lost",)]
+        assert db.execute("SELECT COUNT(*) FROM enqueues").fetchone() == (0,)
+        assert db.execute("SELECT value FROM meta").fetchall() == [("write",)]
+
+
+async def test_another_write_cannot_land_inside_a_transaction(store):
+    waiting = await store.line.add(order("kept"))
+    inside, crash = asyncio.Event(), asyncio.Event()
+
+    async def move_that_crashes() -> None:
+        async with store.transaction():
+            await store.line.remove(waiting.id)
+            inside.set()
+            await crash.wait()
+            raise RuntimeError("crashed half-way")
+
+    mover = asyncio.create_task(move_that_crashes())
+    await inside.wait()
+    writer = asyncio.create_task(store.meta.set("k", "v"))
+    reader = asyncio.create_task(store.line.get(waiting.id))
+    await asyncio.sleep(0.05)
+    assert not writer.done() and not reader.done()  # they wait for the transaction to end
+    crash.set()
+    with pytest.raises(RuntimeError):
+        await mover
+    assert await reader is not None  # never saw the half-done move
+    await writer
+    assert await store.line.get(waiting.id) is not None  # rolled back
+    assert await store.meta.get("k") == "v"
+
+
+async def test_nested_store_calls_join_the_open_transaction(store):
+    async with store.transaction():
+        first = await store.line.add(order("a"))
+        await store.line.add(order("b"))
+        assert [w.prompt for w in await store.line.in_order()] == ["a", "b"]
+    assert await store.line.position(first.id) == 1
+
+
+async def test_prune_deletes_only_old_finished_jobs_in_batches(tmp_path):
+    now = [1_000.0]
+    s = await SqliteStore.open(tmp_path / "jobs.sqlite3", clock=lambda: now[0])
+    try:
+        await s.jobs.add([job(f"old{i}", request_id=f"old{i}") for i in range(3)])
+        await s.jobs.add([job("open", request_id="open")])
+        for i in range(3):
+            await s.jobs.mark_delivered(f"old{i}", 10 + i)
+        now[0] = 10_000.0
+        await s.jobs.add([job("new", request_id="new")])
+        await s.jobs.mark_delivered("new", 99)
+        assert await s.jobs.prune(finished_before=5_000.0, limit=2) == 2
+        assert await s.jobs.prune(finished_before=5_000.0, limit=2) == 1
+        assert await s.jobs.prune(finished_before=5_000.0, limit=2) == 0
+        kept = {j.generation_id for j in await s.jobs.open()} | {
+            gid for gid in ("new", "old0") if await s.jobs.get(gid)
+        }
+        assert kept == {"open", "new"}  # unfinished and recent jobs stay
+    finally:
+        await s.close()

@@ -11,6 +11,15 @@
             await interaction.wait_acknowledged()
 
 Pass ``guild_ready_timeout=0.05`` to the bot to skip discord.py's 2 s wait before on_ready.
+
+Opt-ins (the defaults stay permissive):
+- ``FakeDiscord(discord_limits=True)`` / ``fake.use_discord_limits(time_scale=0.1)``: Discord's
+  per-channel, per-interaction, shared and global rate limits (``limits.py``); 429s are
+  counted in ``rate_limited_count``, ``rate_limited_by_route`` and ``rate_limit_hits``.
+- ``fake.create_channel(guild, "gallery", type="forum", available_tags=["cats"])``: forum and
+  media channels; ``posts``, ``starter_message``, ``create_post``, ``update_thread``.
+- ``fake.create_guild(name, shard=(1, 3))`` and ``fake.configure_sharding(...)``: sharded
+  sessions, ``identifies`` and ``identify_times``.
 """
 
 from . import errors, permissions
@@ -18,7 +27,8 @@ from .clock import FakeClock
 from .errors import DiscordError
 from .fake import FakeDiscord
 from .gateway import GatewaySession
-from .ratelimit import ForcedLimit
+from .limits import LimitsConfig, RouteLimit, SharedLimit, discord_limits
+from .ratelimit import ForcedLimit, RateLimitHit
 from .records import (
     AttachmentRecord,
     ChannelRecord,
@@ -31,6 +41,7 @@ from .records import (
     RoleRecord,
     UserRecord,
 )
+from .sharding import IdentifyRecord, ShardingConfig
 
 __all__ = [
     "AttachmentRecord",
@@ -42,12 +53,19 @@ __all__ = [
     "GatewayEvent",
     "GatewaySession",
     "GuildRecord",
+    "IdentifyRecord",
     "InteractionRecord",
+    "LimitsConfig",
     "MemberRecord",
     "MessageRecord",
+    "RateLimitHit",
     "RequestRecord",
     "RoleRecord",
+    "RouteLimit",
+    "ShardingConfig",
+    "SharedLimit",
     "UserRecord",
+    "discord_limits",
     "errors",
     "permissions",
 ]

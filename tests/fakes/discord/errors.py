@@ -19,6 +19,7 @@ REQUEST_TOO_LARGE = 40005
 ALREADY_ACKNOWLEDGED = 40060
 MISSING_ACCESS = 50001
 CANNOT_SEND_TO_USER = 50007
+WRONG_CHANNEL_TYPE = 50024
 MISSING_PERMISSIONS = 50013
 INVALID_WEBHOOK_TOKEN = 50027
 INVALID_FORM_BODY = 50035
@@ -106,6 +107,10 @@ def cannot_send_to_user() -> DiscordError:
 
 def thread_archived() -> DiscordError:
     return DiscordError(400, THREAD_ARCHIVED, "Thread is archived")
+
+
+def wrong_channel_type() -> DiscordError:
+    return DiscordError(400, WRONG_CHANNEL_TYPE, "Cannot execute action on this channel type")
 
 
 def request_too_large() -> DiscordError:

@@ -14,9 +14,12 @@ import yarl
 from aiohttp import web
 
 from .clock import FakeClock
+from .fake_forums import ForumFacade
 from .gateway import INTENT_GUILD_MEMBERS, Gateway, GatewaySession
 from .interactions import FileSpec, InteractionBuilder
-from .ratelimit import ForcedLimit, RateLimiter
+from .limits import LimitsConfig, RouteLimit, SharedLimit, route_key
+from .limits import discord_limits as _discord_limits
+from .ratelimit import ForcedLimit, RateLimiter, RateLimitHit
 from .records import (
     ChannelRecord,
     GuildRecord,
@@ -28,12 +31,13 @@ from .records import (
     UserRecord,
 )
 from .server import API, RestApi
+from .sharding import IdentifyRecord, ShardingConfig, ShardPolicy, shard_for
 from .state import FakeState, Target
 
 MessagePredicate = Callable[[MessageRecord], bool]
 
 
-class FakeDiscord:
+class FakeDiscord(ForumFacade):
     """A local Discord for an unmodified discord.py client.
 
     ``async with FakeDiscord() as fake:`` starts it on 127.0.0.1 (random port). Point
@@ -49,6 +53,7 @@ class FakeDiscord:
         bot_name: str = "imagine-bot",
         heartbeat_interval_ms: int = 41250,
         host: str = "127.0.0.1",
+        discord_limits: bool = False,
     ) -> None:
         self.clock = FakeClock()
         self.state = FakeState(
@@ -59,9 +64,12 @@ class FakeDiscord:
             ready_payload=self._ready_payload,
             guild_payloads=self._guild_payloads,
             heartbeat_interval_ms=heartbeat_interval_ms,
+            sharding=ShardPolicy(),
+            guild_ids=lambda: list(self.state.guilds),
         )
         self.state.emit = self.gateway.dispatch
-        self.limiter = RateLimiter()
+        # Permissive unless asked: 50/s per route, no global or per-channel limits.
+        self.limiter = RateLimiter(_discord_limits() if discord_limits else None)
         self.api = RestApi(self.state, self.gateway, self.limiter)
         self.builder = InteractionBuilder(self.state)
         self.host = host
@@ -158,9 +166,14 @@ class FakeDiscord:
         return list(self.state.users.values())
 
     def create_guild(
-        self, name: str = "Test Guild", *, owner: UserRecord | None = None
+        self,
+        name: str = "Test Guild",
+        *,
+        owner: UserRecord | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> GuildRecord:
-        guild = self.state.create_guild(name, owner=owner)
+        """``shard=(1, 3)`` picks an id that shard 1 of 3 owns: ``(id >> 22) % 3 == 1``."""
+        guild = self.state.create_guild(name, owner=owner, shard=shard)
         if self.gateway.current is not None:
             self.gateway.dispatch(
                 "GUILD_CREATE", self.state.guild_payload(guild, all_members=False)
@@ -175,8 +188,24 @@ class FakeDiscord:
         type: str | int = "text",
         parent: ChannelRecord | None = None,
         nsfw: bool = False,
+        topic: str | None = None,
+        flags: int = 0,
+        available_tags: list[str | dict[str, Any]] | None = None,
+        default_reaction_emoji: str | None = None,
     ) -> ChannelRecord:
-        channel = self.state.create_channel(guild, name, type=type, parent=parent, nsfw=nsfw)
+        """A channel of any type: ``type="forum"`` (15) or ``"media"`` (16) with
+        ``available_tags=["cats", {"name": "mod-only", "moderated": True}]``."""
+        channel = self.state.create_channel(
+            guild,
+            name,
+            type=type,
+            parent=parent,
+            nsfw=nsfw,
+            topic=topic,
+            flags=flags,
+            available_tags=available_tags,
+            default_reaction_emoji=default_reaction_emoji,
+        )
         payload = self.state.channel_payload(channel)
         self.gateway.dispatch("THREAD_CREATE" if channel.is_thread else "CHANNEL_CREATE", payload)
         return channel
@@ -257,11 +286,15 @@ class FakeDiscord:
     def _ready_payload(self, session: GatewaySession) -> dict[str, Any]:
         me = self.state.bot_user.to_payload()
         me.update({"verified": True, "mfa_enabled": False, "flags": 0})
-        return {
+        payload: dict[str, Any] = {
             "v": 10,
             "user": me,
             "user_settings": {},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.state.guilds],
+            "guilds": [
+                {"id": str(g), "unavailable": True}
+                for g in self.state.guilds
+                if session.receives(g)
+            ],
             "private_channels": [],
             "relationships": [],
             "presences": [],
@@ -274,12 +307,17 @@ class FakeDiscord:
             "auth": {},
             "_trace": ["fake-discord"],
         }
+        if session.shard is not None:
+            payload["shard"] = list(session.shard)
+        return payload
 
     def _guild_payloads(self, session: GatewaySession) -> list[dict[str, Any]]:
         # Without GUILD_MEMBERS, Discord's GUILD_CREATE carries only the bot's own member.
         all_members = bool(session.intents & INTENT_GUILD_MEMBERS)
         return [
-            self.state.guild_payload(g, all_members=all_members) for g in self.state.guilds.values()
+            self.state.guild_payload(g, all_members=all_members)
+            for g in self.state.guilds.values()
+            if session.receives(g.id)
         ]
 
     @property
@@ -289,6 +327,59 @@ class FakeDiscord:
     def ready_sessions(self) -> list[GatewaySession]:
         """Connected sessions whose READY and initial GUILD_CREATEs have been sent."""
         return [s for s in self.gateway.sessions if s.live and s.ready_sent]
+
+    # -- sharding --
+
+    @property
+    def sharding(self) -> ShardingConfig:
+        """GET /gateway/bot's numbers and the IDENTIFY rules; see ``configure_sharding``."""
+        return self.gateway.sharding.config
+
+    def configure_sharding(
+        self,
+        *,
+        shards: int | None = None,
+        max_concurrency: int | None = None,
+        enforce_identify_limit: bool | None = None,
+        identify_window: float | None = None,
+        sharding_threshold: int | None = None,
+        shard_multiple: int | None = None,
+    ) -> ShardingConfig:
+        """``shards``: the recommended count; ``enforce_identify_limit``: Invalid Session for
+        a second IDENTIFY in one ``shard_id % max_concurrency`` bucket within
+        ``identify_window`` s (Discord: 5); ``sharding_threshold``: guilds per session above
+        which IDENTIFY closes with 4011; ``shard_multiple``: num_shards must divide by it."""
+        config = self.sharding
+        if shards is not None:
+            config.recommended_shards = shards
+        if max_concurrency is not None:
+            config.max_concurrency = max_concurrency
+        if enforce_identify_limit is not None:
+            config.enforce_identify_limit = enforce_identify_limit
+        if identify_window is not None:
+            config.identify_window = identify_window
+        if sharding_threshold is not None:
+            config.sharding_threshold = sharding_threshold
+        if shard_multiple is not None:
+            config.shard_multiple = shard_multiple
+        return config
+
+    @property
+    def identifies(self) -> list[IdentifyRecord]:
+        """Every IDENTIFY received, accepted or refused, in order."""
+        return list(self.gateway.sharding.identifies)
+
+    def identify_times(self, bucket: int = 0) -> list[float]:
+        """Monotonic times of accepted IDENTIFYs in a ``shard_id % max_concurrency`` bucket."""
+        return self.gateway.sharding.times(bucket)
+
+    @staticmethod
+    def shard_of(guild: GuildRecord, num_shards: int) -> int:
+        return shard_for(guild.id, num_shards)
+
+    def sessions_for_shard(self, shard_id: int) -> list[GatewaySession]:
+        """Sessions identified as ``shard_id`` (unsharded sessions count as shard 0)."""
+        return [s for s in self.gateway.sessions if s.shard_id == shard_id]
 
     async def disconnect_gateway(self, code: int = 4000) -> None:
         """Drop the websocket like a network blip; discord.py should RESUME."""
@@ -312,6 +403,9 @@ class FakeDiscord:
     def _send_interaction(self, record: InteractionRecord) -> InteractionRecord:
         if self.gateway.current is None:
             raise AssertionError("no bot is connected to the fake gateway")
+        if not any(s.receives(record.guild_id) for s in self.gateway.sessions):
+            shards = [s.shard for s in self.gateway.sessions]
+            raise AssertionError(f"no session's shard receives guild {record.guild_id}: {shards}")
         self.state.interactions[record.id] = record
         self.state.interactions_by_token[record.token] = record
         record.dispatched_at = self.clock.now()
@@ -496,13 +590,55 @@ class FakeDiscord:
             method, path_regex, times=times, retry_after=retry_after, global_=global_
         )
 
-    def set_route_limit(self, method: str, route: str, limit: int, per: float) -> None:
-        """Enforce a bucket, e.g. ``("POST", "/channels/{channel_id}/messages", 5, 5.0)``."""
-        self.limiter.route_limits[f"{method.upper()} {route}"] = (limit, per)
+    def set_route_limit(
+        self, method: str, route: str, limit: int, per: float, *, bucket: str | None = None
+    ) -> None:
+        """Enforce a bucket, e.g. ``("POST", "/channels/{channel_id}/messages", 5, 5.0)``.
+
+        Routes given the same ``bucket`` name share one bucket (and one X-RateLimit-Bucket).
+        """
+        self.limiter.route_limits[route_key(method, route)] = RouteLimit(limit, per, bucket)
+
+    def set_shared_limit(self, method: str, route: str, limit: int, per: float) -> None:
+        """A per-channel limit across interactions (429 with ``X-RateLimit-Scope: shared``)."""
+        key = route_key(method, route)
+        self.limiter.config.shared[key] = SharedLimit(limit, per, key)
+
+    def set_global_limit(self, limit: int | None, per: float = 1.0) -> None:
+        """The bot-wide limit across routes (Discord: 50/s); ``None`` switches it off."""
+        self.limiter.config.global_limit = None if limit is None else RouteLimit(limit, per)
+
+    def use_discord_limits(self, *, time_scale: float = 1.0) -> None:
+        """Discord's numbers: message create/edit 5 per 5 s per channel, interaction
+        webhooks 5 per 2 s per token plus 30 per 60 s per channel for follow-ups, 50/s global.
+
+        ``time_scale`` shrinks every window (0.1: 5 per 0.5 s) to keep tests short.
+        Overrides from ``set_route_limit`` stay in force.
+        """
+        self.limiter.configure(_discord_limits(time_scale))
+
+    def use_permissive_limits(self) -> None:
+        """Back to the default: 50 requests/s per route and major parameter, no global limit."""
+        self.limiter.configure(LimitsConfig())
 
     @property
     def rate_limited_count(self) -> int:
+        """429s answered so far (route, shared, global and injected)."""
         return self.limiter.issued
+
+    @property
+    def rate_limit_hits(self) -> list[RateLimitHit]:
+        return list(self.limiter.hits)
+
+    @property
+    def rate_limited_by_route(self) -> dict[str, int]:
+        """429s per route key, e.g. ``{"POST /channels/{channel_id}/messages": 2}``."""
+        return self.limiter.by_route()
+
+    @property
+    def rate_limited_by_scope(self) -> dict[str, int]:
+        """429s per ``X-RateLimit-Scope`` (``user``, ``shared``, ``global``)."""
+        return self.limiter.by_scope()
 
     # -- records --
 

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from .records import GatewayEvent
+from .sharding import Shard, ShardPolicy, event_guild, receives
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,15 @@ class GatewaySession:
     initial_seq: int = 0  # READY + the GUILD_CREATEs that follow IDENTIFY
     ready_sent: bool = False
     live: bool = False
+    shard: Shard | None = None  # the IDENTIFY's [shard_id, num_shards], None if unsharded
+
+    @property
+    def shard_id(self) -> int:
+        return self.shard[0] if self.shard else 0
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether an event about ``guild_id`` (None: DMs etc.) is routed to this session."""
+        return receives(self.shard, guild_id)
 
     @property
     def seq(self) -> int:
@@ -99,8 +109,12 @@ class Gateway:
         ready_payload: Callable[[GatewaySession], dict[str, Any]],
         guild_payloads: Callable[[GatewaySession], list[dict[str, Any]]],
         heartbeat_interval_ms: int = 41250,
+        sharding: ShardPolicy | None = None,
+        guild_ids: Callable[[], list[int]] = list,
     ) -> None:
         self.token = token
+        self.sharding = sharding or ShardPolicy()
+        self._guild_ids = guild_ids
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self._ready_payload = ready_payload
         self._guild_payloads = guild_payloads
@@ -118,12 +132,15 @@ class Gateway:
         return live[-1] if live else None
 
     def dispatch(self, name: str, data: dict[str, Any]) -> None:
-        """Queue an event on every live session (sent now, or replayed on RESUME)."""
+        """Queue an event on every session of the right shard (sent now, or replayed on
+        RESUME): a guild's events go to its shard, guild-less ones to shard 0."""
         need = required_intent(name, data)
+        guild_id = event_guild(name, data)
         for session in self.sessions:
             if session.invalidated or (need and not session.intents & need):
                 continue
-            self._append(session, name, data)
+            if session.receives(guild_id):
+                self._append(session, name, data)
 
     async def disconnect(self, code: int = 4000) -> None:
         """Drop every connection as a network failure would; sessions stay resumable."""
@@ -205,8 +222,21 @@ class Gateway:
             if not isinstance(data, dict) or data.get("token") != self.token:
                 await conn.ws.close(code=4004, message=b"Authentication failed.")
                 return
+            admission = self.sharding.admit(data.get("shard"), self._guild_ids())
+            if admission.close_code is not None:
+                await conn.ws.close(
+                    code=admission.close_code, message=admission.close_reason.encode()
+                )
+                return
+            if admission.invalid_session:
+                # Identifying too fast: Discord answers Invalid Session (not resumable).
+                await conn.send({"op": INVALID_SESSION, "d": False})
+                return
             session = GatewaySession(
-                session_id=secrets.token_hex(16), intents=int(data.get("intents", 0)), identify=data
+                session_id=secrets.token_hex(16),
+                intents=int(data.get("intents", 0)),
+                identify=data,
+                shard=admission.shard,
             )
             session.connections = 1
             self.sessions.append(session)

@@ -30,6 +30,18 @@ class SnowflakeFactory:
         self._last = value
         return value
 
+    def next_for_shard(self, shard_id: int, num_shards: int) -> int:
+        """A snowflake with ``(id >> 22) % num_shards == shard_id`` (its ms nudged forward)."""
+        ms = max(int(self._clock.now() * 1000) - DISCORD_EPOCH_MS, self._last >> 22)
+        while ms % num_shards != shard_id:
+            ms += 1
+        value = (ms << 22) | (self._worker << 17) | (self._process << 12)
+        value |= next(self._increment) & 0xFFF
+        if value <= self._last:
+            value = ((ms + num_shards) << 22) | (value & 0x3FFFFF)  # next ms of that shard
+        self._last = value
+        return value
+
 
 def snowflake_time(snowflake: int) -> float:
     return ((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000

@@ -27,6 +27,11 @@ CHANNEL_TYPES: dict[str, int] = {
     "media": 16,
 }
 THREAD_TYPES = frozenset({10, 11, 12})
+FORUM_TYPES = frozenset({15, 16})  # GUILD_FORUM, GUILD_MEDIA: channels that hold only threads
+
+# Channel flags (resources/channel "Channel Flags").
+PINNED = 1 << 1
+REQUIRE_TAG = 1 << 4
 
 
 @dataclass
@@ -151,10 +156,38 @@ class ChannelRecord:
     recipient_id: int | None = None
     owner_id: int | None = None
     topic: str | None = None
+    flags: int = 0
+    created_at: float = 0.0
+    # Forum and media channels.
+    available_tags: list[dict[str, Any]] = field(default_factory=list)
+    default_reaction_emoji: dict[str, Any] | None = None
+    default_auto_archive_duration: int = 1440
+    # Threads.
+    applied_tags: list[int] = field(default_factory=list)
+    auto_archive_duration: int = 1440
+    archived_at: float | None = None
 
     @property
     def is_thread(self) -> bool:
         return self.type in THREAD_TYPES
+
+    @property
+    def is_forum(self) -> bool:
+        """A GUILD_FORUM or GUILD_MEDIA channel."""
+        return self.type in FORUM_TYPES
+
+    @property
+    def pinned(self) -> bool:
+        """A forum post pinned to the top of its forum (the PINNED channel flag)."""
+        return bool(self.flags & PINNED)
+
+    def tag(self, name: str) -> dict[str, Any]:
+        """This forum's available tag called ``name``."""
+        for tag in self.available_tags:
+            if tag["name"] == name:
+                return tag
+        names = [t["name"] for t in self.available_tags]
+        raise KeyError(f"#{self.name} has no tag {name!r}; has {names}")
 
     @property
     def is_dm(self) -> bool:

@@ -16,7 +16,7 @@ from .body import RequestBody, read_body
 from .errors import DiscordError
 from .gateway import Gateway
 from .messages import create_message, edit_message
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, limited_body, limited_headers
 from .records import (
     EPHEMERAL,
     LOADING,
@@ -27,6 +27,7 @@ from .records import (
 )
 from .rules import INITIAL_RESPONSE_WINDOW, MAX_ATTACHMENTS, NONCE_WINDOW, TOKEN_LIFETIME
 from .state import FakeState
+from .threads import ThreadRoutes, refuse_locked
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class RestApi:
         self.unhandled: list[RequestRecord] = []
         self.errors: list[RequestRecord] = []
         self.gateway_url = ""
+        self.threads = ThreadRoutes(self)
 
     # -- application --
 
@@ -110,6 +112,7 @@ class RestApi:
         r.add_delete(hook + "/messages/{message_id}", self.webhook_delete)
         ch = f"{a}/channels/{{channel_id}}"
         r.add_get(ch, self.get_channel)
+        self.threads.register(r, ch)
         r.add_post(ch + "/typing", self.typing)
         r.add_get(ch + "/messages", self.list_messages)
         r.add_post(ch + "/messages", self.post_message)
@@ -141,29 +144,18 @@ class RestApi:
         )
         self.requests.append(record)
         request[RECORD_KEY] = record
-        major = "+".join(
-            request.match_info.get(k, "")
-            for k in ("channel_id", "guild_id", "application_id", "interaction_id", "token")
+        verdict = self.limiter.check(
+            request.method,
+            record.path,
+            route,
+            self._major(request),
+            resource=self._limited_resource(request),
         )
-        verdict = self.limiter.check(request.method, record.path, route, major)
         try:
             if verdict.retry_after is not None:
                 record.status = 429
-                headers = {
-                    **verdict.headers,
-                    "Retry-After": str(max(1, round(verdict.retry_after))),
-                    "X-RateLimit-Scope": verdict.scope,
-                    "Via": "1.1 google",
-                }
-                if verdict.global_:
-                    headers["X-RateLimit-Global"] = "true"
-                limited: dict[str, Any] = {
-                    "message": "You are being rate limited.",
-                    "retry_after": verdict.retry_after,
-                    "global": verdict.global_,
-                }
-                record.error = limited
-                return _json(limited, 429, headers)
+                record.error = limited_body(verdict)
+                return _json(record.error, 429, limited_headers(verdict))
             if not path.startswith(_PUBLIC_PREFIXES):
                 auth = request.headers.get("Authorization", "")
                 if auth != f"Bot {self.state.token}":
@@ -203,6 +195,19 @@ class RestApi:
 
     # -- helpers --
 
+    @staticmethod
+    def _major(request: web.Request) -> str:
+        """Discord's top-level resources: channel, guild, webhook id + token."""
+        keys = ("channel_id", "guild_id", "application_id", "interaction_id", "token")
+        return "+".join(request.match_info.get(k, "") for k in keys)
+
+    def _limited_resource(self, request: web.Request) -> str | None:
+        """The channel a shared (per-resource) limit counts against, if any."""
+        if "channel_id" in request.match_info:
+            return request.match_info["channel_id"]
+        interaction = self.state.interactions_by_token.get(request.match_info.get("token", ""))
+        return str(interaction.channel_id) if interaction is not None else None
+
     def _body(self, request: web.Request) -> RequestBody:
         return request[BODY_KEY]
 
@@ -240,18 +245,7 @@ class RestApi:
         return _json({"url": self.gateway_url})
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
-        return _json(
-            {
-                "url": self.gateway_url,
-                "shards": 1,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 14400000,
-                    "max_concurrency": 1,
-                },
-            }
-        )
+        return _json(self.gateway.sharding.gateway_bot(self.gateway_url))
 
     def application_payload(self) -> dict[str, Any]:
         state = self.state
@@ -646,8 +640,8 @@ class RestApi:
             return
         if channel.type in (4, 15, 16):  # category, forum, media
             raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
-        if channel.is_thread and (channel.archived or channel.locked):
-            raise errors.thread_archived()
+        if channel.is_thread:
+            refuse_locked(channel, have)
         needed = perms.SEND_MESSAGES_IN_THREADS if channel.is_thread else perms.SEND_MESSAGES
         if not have & needed:
             raise errors.missing_permissions()

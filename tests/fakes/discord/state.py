@@ -9,13 +9,14 @@ import mimetypes
 from collections.abc import Callable
 from typing import Any
 
-from . import errors
+from . import errors, forums
 from . import permissions as perms
 from .clock import FakeClock
 from .ids import SnowflakeFactory, iso_timestamp, new_token
 from .permissions import Overwrite
 from .records import (
     CHANNEL_TYPES,
+    THREAD_TYPES,
     AttachmentRecord,
     ChannelRecord,
     GuildRecord,
@@ -95,9 +96,12 @@ class FakeState:
         self.users[user.id] = user
         return user
 
-    def create_guild(self, name: str, *, owner: UserRecord | None = None) -> GuildRecord:
+    def create_guild(
+        self, name: str, *, owner: UserRecord | None = None, shard: tuple[int, int] | None = None
+    ) -> GuildRecord:
         owner = owner or self.create_user(f"{name}-owner")
-        guild = GuildRecord(id=self.ids.next(), name=name, owner_id=owner.id)
+        guild_id = self.ids.next_for_shard(*shard) if shard else self.ids.next()
+        guild = GuildRecord(id=guild_id, name=name, owner_id=owner.id)
         guild.roles[guild.id] = RoleRecord(
             id=guild.id, guild_id=guild.id, name="@everyone", permissions=perms.DEFAULT_EVERYONE
         )
@@ -128,6 +132,10 @@ class FakeState:
         type: str | int = "text",
         parent: ChannelRecord | None = None,
         nsfw: bool = False,
+        topic: str | None = None,
+        flags: int = 0,
+        available_tags: list[str | dict[str, Any]] | None = None,
+        default_reaction_emoji: str | None = None,
     ) -> ChannelRecord:
         kind = CHANNEL_TYPES[type] if isinstance(type, str) else type
         channel = ChannelRecord(
@@ -138,14 +146,38 @@ class FakeState:
             parent_id=parent.id if parent else None,
             position=len(guild.channel_ids),
             nsfw=nsfw,
-            owner_id=self.bot_user.id if kind in (10, 11, 12) else None,
+            owner_id=self.bot_user.id if kind in THREAD_TYPES else None,
+            topic=topic,
+            flags=flags,
+            created_at=self.clock.now(),
         )
         if channel.is_thread and parent is None:
             raise ValueError("a thread needs a parent channel")
-        self.channels[channel.id] = channel
-        self.channel_messages[channel.id] = []
-        guild.channel_ids.append(channel.id)
+        if available_tags and not channel.is_forum:
+            raise ValueError("only forum and media channels have tags")
+        if channel.is_forum:
+            raw = [{"name": t} if isinstance(t, str) else t for t in available_tags or []]
+            channel.available_tags = forums.normalise_tags(raw, [], self.ids.next)
+            if default_reaction_emoji:
+                emoji = {"emoji_id": None, "emoji_name": default_reaction_emoji}
+                channel.default_reaction_emoji = emoji
+        self.register_channel(channel)
         return channel
+
+    def register_channel(self, channel: ChannelRecord) -> None:
+        self.channels[channel.id] = channel
+        self.channel_messages.setdefault(channel.id, [])
+        guild = self.guilds.get(channel.guild_id or 0)
+        if guild is not None:
+            guild.channel_ids.append(channel.id)
+
+    def threads_in(self, parent: ChannelRecord) -> list[ChannelRecord]:
+        """Live threads whose parent is ``parent`` (for a forum: its posts), oldest first."""
+        return [
+            c
+            for c in self.channels.values()
+            if c.is_thread and c.parent_id == parent.id and not c.deleted
+        ]
 
     def add_member(
         self, guild: GuildRecord, user: UserRecord, roles: list[RoleRecord] | None = None
@@ -353,7 +385,7 @@ class FakeState:
         payload: dict[str, Any] = {
             "id": str(channel.id),
             "type": channel.type,
-            "flags": 0,
+            "flags": channel.flags,
         }
         if channel.is_dm:
             payload["recipients"] = [self.user_payload(channel.recipient_id or 0)]
@@ -374,26 +406,49 @@ class FakeState:
         )
         if channel.type == 2:
             payload.update({"bitrate": 64000, "user_limit": 0, "rtc_region": None})
-        if channel.type in (15, 16):
-            payload.update({"available_tags": [], "default_reaction_emoji": None})
-        if channel.is_thread:
-            stamp = iso_timestamp(self.clock.now())
+        if channel.is_forum:
             payload.update(
                 {
-                    "owner_id": str(channel.owner_id or self.bot_user.id),
-                    "message_count": len(self.channel_messages.get(channel.id, [])),
-                    "member_count": 1,
-                    "total_message_sent": 0,
-                    "thread_metadata": {
-                        "archived": channel.archived,
-                        "auto_archive_duration": 1440,
-                        "archive_timestamp": stamp,
-                        "locked": channel.locked,
-                        "create_timestamp": stamp,
-                    },
+                    "available_tags": [dict(t) for t in channel.available_tags],
+                    "default_reaction_emoji": channel.default_reaction_emoji,
+                    "default_auto_archive_duration": channel.default_auto_archive_duration,
+                    "default_thread_rate_limit_per_user": 0,
+                    "default_sort_order": None,
+                    "default_forum_layout": 0,
                 }
             )
+            # A forum's last_message_id is its newest post (thread).
+            posts = self.threads_in(channel)
+            payload["last_message_id"] = str(posts[-1].id) if posts else None
+        if channel.is_thread:
+            payload.update(self._thread_fields(channel))
         return payload
+
+    def _thread_fields(self, thread: ChannelRecord) -> dict[str, Any]:
+        created = iso_timestamp(thread.created_at or self.clock.now())
+        archived = iso_timestamp(thread.archived_at) if thread.archived_at else created
+        messages = self.channel_message_list(thread.id, include_ephemeral=False)
+        # message_count leaves out a forum post's starter message (its id is the thread's).
+        counted = [m for m in messages if m.id != thread.id]
+        fields: dict[str, Any] = {
+            "owner_id": str(thread.owner_id or self.bot_user.id),
+            "flags": thread.flags,
+            "last_message_id": str(messages[-1].id) if messages else None,
+            "message_count": len(counted),
+            "member_count": 1,
+            "total_message_sent": len(counted),
+            "thread_metadata": {
+                "archived": thread.archived,
+                "auto_archive_duration": thread.auto_archive_duration,
+                "archive_timestamp": archived,
+                "locked": thread.locked,
+                "create_timestamp": created,
+            },
+        }
+        parent = self.channels.get(thread.parent_id or 0)
+        if parent is not None and parent.is_forum:
+            fields["applied_tags"] = [str(t) for t in thread.applied_tags]
+        return fields
 
     def role_payloads(self, guild: GuildRecord) -> list[dict[str, Any]]:
         return [r.to_payload() for r in guild.roles.values()]
