@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 from PIL import Image
@@ -10,6 +9,7 @@ from PIL import Image
 from tests.e2e.conftest import RunningBot, set_server_limits
 from tests.e2e.test_imagine import imagine, is_result, queued
 from tests.fakes.discord.interactions import iter_components
+from tests.waiting import wait_until
 
 MANAGE_MESSAGES = 1 << 13
 EDIT_MODEL = "qwen-image-edit"
@@ -113,9 +113,9 @@ async def test_unchanged_status_is_not_edited_again(world):
     world.oxen.hold = True
     status = await queued(world, await imagine(world))
     edits_before = status.edits
-    for _ in range(3):  # several watcher passes (tick 0.1 s) with nothing new to say
-        await world.oxen.wait_for_status(next(iter(world.oxen.generations)), "queued")
-        await asyncio.sleep(0.3)
+    polls = world.oxen.count("GET", "/api/ai/queue")
+    # Several watcher passes (each lists Oxen's queue) with nothing new to say.
+    await wait_until(lambda: world.oxen.count("GET", "/api/ai/queue") >= polls + 3, timeout=10)
     assert world.discord.message(status.id).edits == edits_before
 
 

@@ -141,8 +141,7 @@ async def test_stream_ends_when_server_drops_it(oxen: FakeOxen, client: OxenClie
         oxen.drop_event_streams()
         await asyncio.wait_for(task, 2)
     assert [e.generation_id for e in got] == ["g1"]
-    await asyncio.sleep(0.05)
-    assert oxen.event_subscribers == 0
+    await oxen.wait_for_subscribers(0)
     # The caller reconnects by opening a new stream.
     async with client.open_events(idle_timeout=3):
         assert oxen.event_subscribers == 1
@@ -156,19 +155,20 @@ async def test_closing_stream_unsubscribes(oxen: FakeOxen, client: OxenClient) -
 
 async def test_idle_timeout(oxen: FakeOxen, client: OxenClient) -> None:
     oxen.keepalive_interval = 10
-    async with client.open_events(idle_timeout=0.2) as stream:
+    async with client.open_events(idle_timeout=0.5) as stream:
         with pytest.raises(OxenTimeout):
             await anext(stream)
 
 
 async def test_keepalives_keep_stream_alive(oxen: FakeOxen, client: OxenClient) -> None:
-    oxen.keepalive_interval = 0.05
+    oxen.keepalive_interval = 0.1
     oxen.hold = True
     [queued] = await client.enqueue("flux-1-dev", prompt="x")
-    async with client.open_events(idle_timeout=0.3) as stream:
+    # Keep-alives every 0.1 s hold a stream with a 1 s idle limit open past that limit.
+    async with client.open_events(idle_timeout=1.0) as stream:
 
         async def later() -> None:
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(2.0)
             await oxen.complete(queued.generation_id)
 
         task = asyncio.create_task(later())
@@ -200,7 +200,7 @@ async def test_fake_stop_ends_stream() -> None:
         c.open_events(idle_timeout=5) as stream,
     ):
         task = asyncio.create_task(_collect(stream, got))
-        await asyncio.sleep(0.05)
+        await oxen.wait_for_subscribers(1)
         await asyncio.wait_for(oxen.stop(), 3)
         await asyncio.wait_for(task, 2)
     assert got == []

@@ -153,7 +153,7 @@ async def test_stop_is_prompt_with_work_in_flight() -> None:
         await c.enqueue("flux-1-dev", num_generations=4, prompt="stuck")
         pending = asyncio.create_task(c.list_models())
         async with c.open_events():
-            await asyncio.sleep(0.1)
+            await oxen.wait_for_subscribers(1)
             loop = asyncio.get_running_loop()
             started = loop.time()
             await oxen.stop()
