@@ -3,11 +3,14 @@ the fake Oxen on 127.0.0.1, next to a naive baseline bot defined in this file, i
 
     python bench/imagine_bench.py [--n 40] [--rate 10] [--gen-min 1] [--gen-max 3] [--tick 2]
                                   [--pending 1000] [--sustained] [--quick] [--json PATH]
+                                  [--big-only] [--bot-root PATH]
 
 Phases, each with fresh fakes, a fresh database and a fresh bot process (so CPU and peak RSS are
 that phase's own): our bot with Oxen's completion events, our bot with events forced off, the
-naive bot, a load phase at ``--load-rate`` /imagine per second, and ``--pending`` generations
-held at Oxen (ours, then the naive bot) to measure idle CPU and memory. See bench/README.md.
+naive bot, a load phase at ``--load-rate`` /imagine per second, ``--pending`` generations
+held at Oxen (ours, then the naive bot) to measure idle CPU and memory, and big results: four
+4096x4096 PNGs over the upload limit that the bot must re-encode while /imagine keeps coming.
+See bench/README.md.
 
 The harness imports the fakes lazily: the naive bot runs this same file (``--run-naive-bot``)
 and must not carry the fakes' modules in its memory.
@@ -26,6 +29,7 @@ import os
 import random
 import re
 import signal
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -47,8 +51,10 @@ if TYPE_CHECKING:
     from bench.world import World
     from tests.fakes.discord import InteractionRecord, MessageRecord
 
-ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parents[1]
 NAIVE_FLAG = "--run-naive-bot"
+LIFT_FLAG = "--lift-limits"  # DATABASE GUILD_ID: lift the limits with the importable bot's store
 MODEL = "black-forest-labs-flux-2-klein-4b"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MAX_COUNT = 4  # /imagine count=1..4: the pending phase enqueues 4 generations per interaction
@@ -197,6 +203,12 @@ class Config:
     strict: bool = False
     logs: Path | None = None
     json_path: Path | None = None
+    bot_root: Path = ROOT  # where `python -m bot` finds the bot's code (PYTHONPATH)
+    big: bool = True  # the big-results phase
+    big_only: bool = False
+    big_size: int = 4096  # side of the big results, px
+    big_images: int = 4  # big results re-encoded at once
+    big_rate: float = 10.0  # /imagine per second while they are re-encoded
 
     def delivery_deadline(self, kind: BotKind) -> float:
         """How long after the last /imagine a generation may still arrive before it is lost."""
@@ -229,6 +241,52 @@ def sample_process(pid: int) -> ProcSample:
     return ProcSample(time.monotonic(), cpu, memory["VmRSS"], memory["VmHWM"])
 
 
+def descendants(pid: int) -> list[int]:
+    """The process's children, their children, ... (a process pool's workers, say)."""
+    parents: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(stat[stat.rindex(")") + 2 :].split()[1])].append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+@dataclass(frozen=True)
+class TreeSample:
+    """The bot's process and its descendants: CPU summed; peak RSS of the bot and, summed, of
+    the others (a pool's workers are separate processes with their own memory)."""
+
+    at: float
+    cpu_seconds: float
+    processes: int
+    peak_rss_mb: float
+    children_peak_rss_mb: float
+
+
+def sample_tree(pid: int) -> TreeSample:
+    own = sample_process(pid)
+    children = []
+    for child in descendants(pid):
+        with contextlib.suppress(OSError, KeyError):
+            children.append(sample_process(child))
+    return TreeSample(
+        own.at,
+        own.cpu_seconds + sum(c.cpu_seconds for c in children),
+        1 + len(children),
+        own.peak_rss_mb,
+        sum(c.peak_rss_mb for c in children),
+    )
+
+
 class BotProcess:
     """One bot as its own OS process, its output in a log file."""
 
@@ -239,15 +297,23 @@ class BotProcess:
         env: dict[str, str],
         workdir: Path,
         seed_database: Path | None = None,
+        bot_root: Path = ROOT,
     ):
         self.name = name
         self._seed_database = seed_database
+        self._bot_root = bot_root
         self._argv = list(argv)
         self._env = env
         self._workdir = workdir
         self.log_path = workdir / f"{slug(name)}.log"
         self._process: asyncio.subprocess.Process | None = None
         self.returncode: int | None = None
+
+    @property
+    def http_port(self) -> int | None:
+        """Where the bot serves /metrics (our bot; the naive one ignores it)."""
+        value = self._env.get("HTTP_PORT")
+        return int(value) if value else None
 
     @property
     def pid(self) -> int:
@@ -260,7 +326,7 @@ class BotProcess:
     async def start(self, world: World, *, within: float = 30.0) -> None:
         """Start and wait until the bot's commands are registered and its gateway is READY."""
         if self._seed_database is not None:
-            await lift_fair_use_limits(self._seed_database, world.guild.id)
+            await seed_limits(self._seed_database, world.guild.id, self._bot_root)
         with self.log_path.open("wb") as log:
             self._process = await asyncio.create_subprocess_exec(
                 *self._argv, cwd=self._workdir, env=self._env, stdout=log, stderr=log
@@ -308,7 +374,7 @@ class BotProcess:
 def bot_env(cfg: Config, world: World, database: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(cfg.bot_root),
         "DISCORD_TOKEN": world.discord.token,
         "OXEN_API_KEY": world.oxen.api_key,
         "OXEN_BASE_URL": world.oxen.base_url,
@@ -318,7 +384,14 @@ def bot_env(cfg: Config, world: World, database: Path) -> dict[str, str]:
         "LOG_LEVEL": cfg.log_level,
         "POLL_INTERVAL_SECONDS": f"{cfg.tick:g}",
         "NAIVE_POLL_SECONDS": f"{cfg.naive_interval:g}",
+        "HTTP_PORT": str(free_port()),  # health and metrics; never 8080, runs may overlap
     }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def launch(cfg: Config, kind: BotKind, world: World, workdir: Path, name: str) -> BotProcess:
@@ -327,20 +400,51 @@ def launch(cfg: Config, kind: BotKind, world: World, workdir: Path, name: str) -
     env = bot_env(cfg, world, database)
     if kind == "ours":
         argv = [sys.executable, "-m", "bot"]
-        return BotProcess(name, argv, env, workdir, seed_database=database)
+        return BotProcess(name, argv, env, workdir, seed_database=database, bot_root=cfg.bot_root)
     argv = [sys.executable, str(Path(__file__).resolve()), NAIVE_FLAG]
     return BotProcess(name, argv, env, workdir)
+
+
+async def seed_limits(database: Path, guild_id: int, bot_root: Path) -> None:
+    """Lift the limits with the store code of the bot that will run: this tree's in this
+    process, another tree's (``--bot-root``) in a process of its own that imports that tree."""
+    if bot_root == ROOT:
+        await lift_fair_use_limits(database, guild_id)
+        return
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(SCRIPT), LIFT_FLAG, str(database), str(guild_id),
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(bot_root)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"lifting the limits in {bot_root} failed:\n{output.decode()}")
 
 
 async def lift_fair_use_limits(database: Path, guild_id: int) -> None:
     """The benchmark measures throughput, not the per-user limits a server admin would set:
     lift them in the bot's own store before it starts (as /imagine-admin limits would)."""
-    from bot.core.types import GuildSettings
-    from bot.store.sqlite import SqliteStore
+    import importlib
 
-    store = await SqliteStore.open(database)
     try:
-        settings = GuildSettings(max_in_flight=100_000, daily_quota=1_000_000)
+        types = importlib.import_module("bot.core.types")
+        sqlite = importlib.import_module("bot.store.sqlite")
+    except ModuleNotFoundError as err:
+        if err.name not in ("bot.core", "bot.store.sqlite"):
+            raise
+        # A bot from before the layers (8ddc91a and older): one JobStore in bot/store.py.
+        old_store = importlib.import_module("bot.store")
+        old_settings = importlib.import_module("bot.guild_settings")
+        store = await old_store.JobStore.open(database)
+        try:
+            settings = old_settings.GuildSettings(max_in_flight=100_000, daily_quota=1_000_000)
+            await store.save_guild_settings(guild_id, settings)
+        finally:
+            await store.close()
+        return
+    store = await sqlite.SqliteStore.open(database)
+    try:
+        settings = types.GuildSettings(max_in_flight=100_000, daily_quota=1_000_000)
         await store.servers.update(guild_id, lambda _: settings)
     finally:
         await store.close()
@@ -366,9 +470,11 @@ async def fire(
     rate: float,
     counts: Sequence[int],
     durations: Sequence[float] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> list[InteractionRecord]:
     """Invoke /imagine ``len(counts)`` times at ``rate`` per second (on schedule, not after
-    each answer), rotating users and channels; generation ``i`` takes ``durations[i]`` s."""
+    each answer), rotating users and channels; generation ``i`` takes ``durations[i]`` s.
+    Stops early once ``stop`` is set."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     records = []
@@ -379,6 +485,8 @@ async def fire(
         delay = start + index / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        if stop is not None and stop.is_set():
+            break
         options: dict[str, Any] = {"prompt": f"{tag} a watercolor fox in the snow"}
         if count > 1:
             options["count"] = count
@@ -512,6 +620,41 @@ class PendingResult:
     busy_interactions: int
     busy_cpu_percent: float
     busy_ack_ms: Percentiles
+    log: dict[str, int] = field(default_factory=dict)
+    exit_code: int | None = None
+    # GET /metrics with every generation pending, one scrape after another, in ms (ours only).
+    scrape_ms: Percentiles = field(default_factory=lambda: Percentiles(None, None, None))
+
+
+@dataclass
+class BigResult:
+    """Big results re-encoded while /imagine keeps coming. The window: from the first big
+    result turning terminal at Oxen to the last big image posted (download, re-encode, post)."""
+
+    phase: str
+    bot_root: str
+    images: int
+    size: int
+    image_mib: float  # the PNGs' mean size
+    upload_limit: int
+    window_s: float | None
+    big_delivery_s: Percentiles  # terminal at Oxen -> image message, the big ones
+    big_posted: list[str]  # what was posted for each: "webp 2.5 MiB"
+    interactions: int  # all /imagine of the phase, the big ones included
+    window_interactions: int  # dispatched in the window
+    window_ack_ms: Percentiles
+    window_unacknowledged: int  # dispatched in the window, no ack within Discord's 3 s
+    ack_ms: Percentiles  # the whole phase
+    small_delivery_s: Percentiles  # the other results that turned terminal in the window
+    generations_accepted: int
+    delivered: int
+    lost: int
+    duplicated: int
+    unacknowledged: int
+    cpu_seconds: float  # the bot and its child processes (a process pool's workers)
+    processes: int  # the bot's process and its descendants at the end
+    peak_rss_mb: float  # the bot's own process
+    children_peak_rss_mb: float  # its descendants' peaks, summed
     log: dict[str, int] = field(default_factory=dict)
     exit_code: int | None = None
 
@@ -655,6 +798,148 @@ def summarize_flow(
     )
 
 
+BIG_PHASE = "big results"
+
+
+async def run_big(cfg: Config, workdir: Path) -> BigResult:
+    """``cfg.big_images`` results of ``cfg.big_size``² px (noisy PNGs, cached, over the
+    channel's upload limit) finish at Oxen together, so the bot downloads and re-encodes them
+    at once, while /imagine arrives at ``cfg.big_rate`` per second (small results) from
+    0.5 s before until the last big image is posted."""
+    from bench.image_bench import result_images, scaled_limit
+    from bench.world import open_world
+
+    phase, big_phase = BIG_PHASE, f"{BIG_PHASE}-png"
+    progress(f"{phase}: making or reading {cfg.big_images} cached {cfg.big_size}² PNGs")
+    images = await asyncio.to_thread(result_images, cfg.big_size, cfg.big_images)
+    limit = scaled_limit(cfg.big_size)
+    rng = random.Random(f"{cfg.seed}:{phase}")
+    most = round(cfg.big_rate * 90)  # the steady /imagine stop at the latest after 90 s
+    durations = [rng.uniform(cfg.gen_min, cfg.gen_max) for _ in range(most)]
+    progress(
+        f"{phase}: {cfg.big_images} × {sum(map(len, images)) / len(images) / 2**20:.1f} MiB "
+        f"over a {limit / 2**20:g} MiB limit, /imagine at {cfg.big_rate:g}/s meanwhile "
+        f"(bot from {cfg.bot_root})"
+    )
+    async with open_world(channels=cfg.channels, users=cfg.users) as world:
+        world.discord.upload_limit = limit  # the interactions' attachment_size_limit
+        bot = launch(cfg, "ours", world, workdir, phase)
+        try:
+            await bot.start(world)
+            await world.oxen.wait_for_subscribers(1, timeout=10)
+            before = sample_tree(bot.pid)
+            stop = asyncio.Event()
+            steady = asyncio.create_task(
+                fire(world, phase, rate=cfg.big_rate, counts=[1] * most, durations=durations,
+                     stop=stop)
+            )  # fmt: skip
+            await asyncio.sleep(0.5)
+            for index, image in enumerate(images):
+                world.oxen.outcome_for_prompt(tag_of(big_phase, index), delay=0.3, image=image)
+            big = await fire(world, big_phase, rate=50.0, counts=[1] * len(images))
+
+            def big_ids() -> list[str]:
+                return [
+                    gid
+                    for gid, row in world.oxen.generations.items()
+                    if f"[{big_phase}:" in str(row.get("prompt"))
+                ]
+
+            def big_posted() -> bool:
+                ids, posted = big_ids(), image_messages(world)
+                return len(ids) == len(images) and all(posted.get(gid) for gid in ids)
+
+            await wait_until(big_posted, 90.0)
+            await asyncio.sleep(0.5)  # a few /imagine after the window, too
+            stop.set()
+            interactions = [*await steady, *big]
+
+            def all_delivered() -> bool:
+                posted = image_messages(world)
+                return all(posted.get(gid) for gid in world.oxen.generations)
+
+            await wait_until(all_delivered, cfg.delivery_deadline("ours"))
+            await asyncio.sleep(cfg.settle)
+            after = sample_tree(bot.pid)
+            result = summarize_big(
+                cfg, world, interactions, big_ids(), images, limit, before=before, after=after
+            )
+        finally:
+            exit_code = await bot.stop()
+        result.exit_code = exit_code
+        result.log = bot.log_counts()
+        return result
+
+
+def summarize_big(
+    cfg: Config,
+    world: World,
+    interactions: Sequence[InteractionRecord],
+    big_ids: Sequence[str],
+    images: Sequence[bytes],
+    limit: int,
+    *,
+    before: TreeSample,
+    after: TreeSample,
+) -> BigResult:
+    posted = image_messages(world)
+    accepted = list(world.oxen.generations)
+    delivered = [gid for gid in accepted if posted.get(gid)]
+
+    def delivery(gid: str) -> float | None:
+        if not posted.get(gid) or gid not in world.oxen.terminal_at:
+            return None
+        return min(m.created_at for m in posted[gid]) - world.oxen.terminal_at[gid]
+
+    big_times = [t for gid in big_ids if (t := delivery(gid)) is not None]
+    starts = [world.oxen.terminal_at[gid] for gid in big_ids if gid in world.oxen.terminal_at]
+    ends = [min(m.created_at for m in posted[gid]) for gid in big_ids if posted.get(gid)]
+    window = (min(starts), max(ends)) if starts and len(ends) == len(big_ids) else None
+    shown = []
+    for gid in big_ids:
+        for message in posted.get(gid, [])[:1]:
+            attachment = message.attachments[0]
+            extension = attachment.filename.rsplit(".", 1)[-1]
+            shown.append(f"{extension} {attachment.size / 2**20:.1f} MiB")
+
+    def in_window(at: float | None) -> bool:
+        return window is not None and at is not None and window[0] <= at <= window[1]
+
+    during = [r for r in interactions if in_window(r.dispatched_at)]
+    small = [
+        t
+        for gid in accepted
+        if gid not in big_ids and in_window(world.oxen.terminal_at.get(gid))
+        and (t := delivery(gid)) is not None
+    ]  # fmt: skip
+    return BigResult(
+        phase=BIG_PHASE,
+        bot_root=str(cfg.bot_root),
+        images=len(images),
+        size=cfg.big_size,
+        image_mib=sum(map(len, images)) / len(images) / 2**20,
+        upload_limit=limit,
+        window_s=None if window is None else window[1] - window[0],
+        big_delivery_s=Percentiles.of(big_times),
+        big_posted=shown,
+        interactions=len(interactions),
+        window_interactions=len(during),
+        window_ack_ms=acks_ms(during),
+        window_unacknowledged=sum(1 for r in during if r.ack_latency is None),
+        ack_ms=acks_ms(interactions),
+        small_delivery_s=Percentiles.of(small),
+        generations_accepted=len(accepted),
+        delivered=len(delivered),
+        lost=len(accepted) - len(delivered),
+        duplicated=sum(1 for gid in accepted if len(posted.get(gid, [])) > 1),
+        unacknowledged=sum(1 for r in interactions if r.ack_latency is None),
+        cpu_seconds=after.cpu_seconds - before.cpu_seconds,
+        processes=after.processes,
+        peak_rss_mb=after.peak_rss_mb,
+        children_peak_rss_mb=after.children_peak_rss_mb,
+    )
+
+
 async def run_pending(cfg: Config, workdir: Path, phase: str, kind: BotKind) -> PendingResult:
     """``cfg.pending`` generations held at Oxen (4 per /imagine): fill, settle, measure the
     bot's CPU over ``cfg.idle_seconds`` while nothing happens but its own polling, then its CPU
@@ -693,6 +978,8 @@ async def run_pending(cfg: Config, workdir: Path, phase: str, kind: BotKind) -> 
                 if oxen_kind(r.method, r.path) not in NOT_PER_GENERATION
             ]
             jobs = await asyncio.to_thread(count_pending_jobs, database) if kind == "ours" else None
+            port = bot.http_port if kind == "ours" else None
+            scrape = await scrape_times(port) if port else Percentiles(None, None, None)
             # New work on top of the pending jobs: what each /imagine costs at this size.
             held = len(world.oxen.generations)
             busy_start = bot.sample()
@@ -723,12 +1010,34 @@ async def run_pending(cfg: Config, workdir: Path, phase: str, kind: BotKind) -> 
                 busy_interactions=len(busy),
                 busy_cpu_percent=cpu_percent(busy_start, busy_end),
                 busy_ack_ms=acks_ms(busy),
+                scrape_ms=scrape,
             )
         finally:
             exit_code = await bot.stop()
         result.exit_code = exit_code
         result.log = bot.log_counts()
         return result
+
+
+SCRAPES = 200
+
+
+async def scrape_times(port: int, times: int = SCRAPES) -> Percentiles:
+    """GET /metrics ``times`` times in a row, as Prometheus would: ms each, response read."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    took: list[float] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(times):
+                started = time.perf_counter()
+                async with session.get(url) as response:
+                    await response.read()
+                    if response.status != 200:
+                        return Percentiles(None, None, None)
+                took.append((time.perf_counter() - started) * 1000)
+    except aiohttp.ClientError:
+        return Percentiles(None, None, None)  # a bot without the server (--bot-root)
+    return Percentiles.of(took)
 
 
 def all_shown(interactions: Sequence[InteractionRecord]) -> bool:
@@ -759,12 +1068,17 @@ class Report:
     config: Config
     flows: list[FlowResult]
     pending: list[PendingResult]
+    big: BigResult | None
     targets: list[Target]
     seconds: float
 
 
 async def run_benchmark(cfg: Config, workdir: Path) -> Report:
     started = time.monotonic()
+    if cfg.big_only:
+        big = await run_big(cfg, workdir)
+        progress(f"{BIG_PHASE}: done at {time.monotonic() - started:.0f} s")
+        return Report(cfg, [], [], big, evaluate(cfg, [], [], big), time.monotonic() - started)
     load = max(1, round(cfg.load_rate * cfg.load_seconds))
     plan: list[tuple[str, BotKind, int, float, bool]] = [
         ("ours+events", "ours", cfg.n, cfg.rate, True),
@@ -783,26 +1097,59 @@ async def run_benchmark(cfg: Config, workdir: Path) -> Report:
     for phase, kind in pending_plan:
         pending.append(await run_pending(cfg, workdir, phase, kind))
         progress(f"{phase}: done at {time.monotonic() - started:.0f} s")
-    return Report(cfg, flows, pending, evaluate(cfg, flows, pending), time.monotonic() - started)
+    big = None
+    if cfg.big:
+        big = await run_big(cfg, workdir)
+        progress(f"{BIG_PHASE}: done at {time.monotonic() - started:.0f} s")
+    targets = evaluate(cfg, flows, pending, big)
+    return Report(cfg, flows, pending, big, targets, time.monotonic() - started)
 
 
 # --- targets and output -------------------------------------------------------------------------
 
 
-def evaluate(cfg: Config, flows: list[FlowResult], pending: list[PendingResult]) -> list[Target]:
+def at_most(
+    name: str, value: float | None, limit: float, spec: str, strict: bool = False
+) -> Target:
+    if value is None:
+        return Target(name, "n/a", False)
+    passed = value < limit if strict else value <= limit
+    return Target(name, format(value, spec), passed)
+
+
+def evaluate(
+    cfg: Config, flows: list[FlowResult], pending: list[PendingResult], big: BigResult | None
+) -> list[Target]:
+    targets = evaluate_flows(cfg, flows, pending) if flows else []
+    if big is not None:
+        p99 = big.window_ack_ms.p99
+        missed = big.window_unacknowledged
+        measured = "n/a" if p99 is None else f"{p99:.0f}"
+        if missed:
+            measured += f" ({missed} no ack)"
+        complete = big.delivered == big.generations_accepted and len(big.big_posted) == big.images
+        targets += [
+            Target(
+                f"ack p99 < 150 ms while re-encoding ({big.phase})",
+                measured,
+                p99 is not None and p99 < 150 and missed == 0,
+            ),
+            Target(
+                f"{big.phase}: nothing lost or duplicated",
+                f"{big.lost} lost, {big.duplicated} dup",
+                big.lost == 0 and big.duplicated == 0 and complete,
+            ),
+        ]
+    return targets
+
+
+def evaluate_flows(
+    cfg: Config, flows: list[FlowResult], pending: list[PendingResult]
+) -> list[Target]:
     by_phase = {f.phase: f for f in flows}
     events, no_events = by_phase["ours+events"], by_phase["ours-events"]
     load = flows[-1]
     ours_pending = pending[0]
-
-    def at_most(
-        name: str, value: float | None, limit: float, spec: str, strict: bool = False
-    ) -> Target:
-        if value is None:
-            return Target(name, "n/a", False)
-        passed = value < limit if strict else value <= limit
-        return Target(name, format(value, spec), passed)
-
     ms = ".0f"
     return [
         at_most("ack p99 < 150 ms (ours+events)", events.ack_ms.p99, 150, ms, strict=True),
@@ -832,6 +1179,13 @@ def evaluate(cfg: Config, flows: list[FlowResult], pending: list[PendingResult])
             ".1f",
             strict=True,
         ),
+        at_most(
+            f"{ours_pending.generations} pending: GET /metrics p99 < 10 ms",
+            ours_pending.scrape_ms.p99,
+            10,
+            ".1f",
+            strict=True,
+        ),
         Target(
             f"{load.phase} for {cfg.load_seconds:g} s: nothing lost or duplicated",
             f"{load.lost} lost, {load.duplicated} dup ({load.reposted} re-posts)",
@@ -858,6 +1212,82 @@ def render(report: Report) -> str:
         f"{cfg.channels} channel(s)",
         "",
     ]
+    if cfg.big_only:
+        lines = [
+            f"imagine-bot benchmark, {BIG_PHASE} only: generations {cfg.gen_min:g}–"
+            f"{cfg.gen_max:g} s, {cfg.channels} channel(s)",
+            "",
+        ]
+    if report.flows:
+        lines += render_flows(report)
+    if report.big is not None:
+        lines += render_big(report.big, cfg)
+    elif not cfg.big:
+        lines += [f"{BIG_PHASE}: skipped (--no-big)", ""]
+    lines += ["targets"]
+    width = max(len(t.name) for t in report.targets)
+    measured = max(len(t.measured) for t in report.targets)
+    for target in report.targets:
+        verdict = "PASS" if target.passed else "FAIL"
+        lines.append(f"  {target.name:<{width}}  {target.measured:>{measured}}  {verdict}")
+    passed = sum(t.passed for t in report.targets)
+    lines.append(f"{passed}/{len(report.targets)} targets met; run took {report.seconds:.0f} s")
+    return "\n".join(lines)
+
+
+def render_big(big: BigResult, cfg: Config) -> list[str]:
+    big_times = big.big_delivery_s
+    rows: list[tuple[str, list[str]]] = [
+        ("bot's code", [big.bot_root if Path(big.bot_root) != ROOT else "this tree"]),
+        (
+            "big results",
+            [
+                f"{big.images} × {big.size}² PNG, {big.image_mib:.1f} MiB each, "
+                f"limit {big.upload_limit / 2**20:g} MiB"
+            ],
+        ),
+        ("posted as", [", ".join(big.big_posted) or "–"]),
+        (
+            "window s (terminal → last posted)",
+            [fmt(big.window_s, ".1f")],
+        ),
+        (
+            "big delivery p50 / max s",
+            [f"{fmt(big_times.p50, '.1f')} / {fmt(big_times.max, '.1f')}"],
+        ),
+        (
+            f"/imagine in window (at {cfg.big_rate:g}/s)",
+            [f"{big.window_interactions} ({big.window_unacknowledged} no ack in 3 s)"],
+        ),
+        (
+            "  ack p50 / p99 / max ms",
+            [f"{pair(big.window_ack_ms, '.0f')} / {fmt(big.window_ack_ms.max, '.0f')}"],
+        ),
+        ("  their small results: delivery p50 / p99 s", [pair(big.small_delivery_s, ".2f")]),
+        (
+            "whole phase: /imagine, ack p50 / p99 ms",
+            [f"{big.interactions}, {pair(big.ack_ms, '.0f')}"],
+        ),
+        (
+            "delivered/lost/dup",
+            [f"{big.delivered}/{big.lost}/{big.duplicated}"],
+        ),
+        (
+            "bot CPU s (processes)",
+            [f"{big.cpu_seconds:.1f} ({big.processes})"],
+        ),
+        (
+            "peak RSS MB: bot / its children",
+            [f"{big.peak_rss_mb:.0f} / {big.children_peak_rss_mb:.0f}"],
+        ),
+        ("bot log warn/error", [f"{big.log.get('warnings', 0)}/{big.log.get('errors', 0)}"]),
+    ]
+    return [*table(["phase", big.phase], rows), ""]
+
+
+def render_flows(report: Report) -> list[str]:
+    cfg = report.config
+    lines: list[str] = []
     flows = report.flows
     rows: list[tuple[str, list[str]]] = [
         ("/imagine sent", [str(f.interactions) for f in flows]),
@@ -898,6 +1328,7 @@ def render(report: Report) -> str:
         ("RSS / peak MB", [f"{p.rss_mb:.0f} / {p.peak_rss_mb:.0f}" for p in pend]),
         ("Oxen req/s idle", [f"{p.oxen_requests_per_second:.1f}" for p in pend]),
         ("Discord req idle", [str(p.discord_requests_idle) for p in pend]),
+        (f"GET /metrics p50 / p99 ms ({SCRAPES}×)", [pair(p.scrape_ms, ".1f") for p in pend]),
         (
             f"then {cfg.load_rate:g}/s: CPU %",
             [f"{p.busy_cpu_percent:.0f} ({p.busy_interactions} more)" for p in pend],
@@ -909,15 +1340,8 @@ def render(report: Report) -> str:
     for flow in flows:
         lines.append(f"  {flow.phase:<12} Oxen     {breakdown(flow.oxen_requests, flow)}")
         lines.append(f"  {'':<12} Discord  {breakdown(flow.discord_requests, flow)}")
-    lines += ["", "targets"]
-    width = max(len(t.name) for t in report.targets)
-    measured = max(len(t.measured) for t in report.targets)
-    for target in report.targets:
-        verdict = "PASS" if target.passed else "FAIL"
-        lines.append(f"  {target.name:<{width}}  {target.measured:>{measured}}  {verdict}")
-    passed = sum(t.passed for t in report.targets)
-    lines.append(f"{passed}/{len(report.targets)} targets met; run took {report.seconds:.0f} s")
-    return "\n".join(lines)
+    lines.append("")
+    return lines
 
 
 DISCORD_ROUTES = {
@@ -997,7 +1421,19 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         help="smoke size: 0.2–0.6 s generations, 1 s load, 1 s idle, 1 s naive poll",
     )
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    p.add_argument(
+        "--bot-root",
+        type=Path,
+        default=ROOT,
+        help="run our bot from this tree (PYTHONPATH), e.g. a git worktree of an older commit",
+    )
+    p.add_argument("--big-only", action="store_true", help=f"only the {BIG_PHASE!r} phase")
+    p.add_argument("--no-big", action="store_true", help=f"skip the {BIG_PHASE!r} phase")
+    p.add_argument("--big-size", type=int, default=d.big_size, help="big results' side, px")
+    p.add_argument("--big-rate", type=float, default=d.big_rate, help="/imagine/s meanwhile")
     args = p.parse_args(argv)
+    if args.big_only and args.no_big:
+        p.error("--big-only and --no-big exclude each other")
     cfg = Config(
         n=args.n,
         rate=args.rate,
@@ -1019,6 +1455,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         strict=args.strict,
         logs=args.logs,
         json_path=args.json_path,
+        bot_root=args.bot_root.resolve(),
+        big=not args.no_big,
+        big_only=args.big_only,
+        big_size=args.big_size,
+        big_rate=args.big_rate,
     )
     if args.quick:
         cfg = replace(
@@ -1030,6 +1471,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
             busy_seconds=min(cfg.busy_seconds, 0.5),
             naive_interval=min(cfg.naive_interval, 1.0),
             settle=0.3,
+            big_size=min(cfg.big_size, 1024),
         )
     return cfg
 
@@ -1048,6 +1490,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if NAIVE_FLAG in args:
         run_naive_bot()
+        return 0
+    if args[:1] == [LIFT_FLAG]:  # the bot's code comes from PYTHONPATH (--bot-root)
+        asyncio.run(lift_fair_use_limits(Path(args[1]), int(args[2])))
         return 0
     cfg = parse_args(args)
     if str(ROOT) not in sys.path:

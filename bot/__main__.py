@@ -12,6 +12,8 @@ import logging
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import discord
@@ -25,22 +27,29 @@ from bot.core.enqueue import Enqueuer
 from bot.core.images import ImageWorker
 from bot.core.imagine import ImagineService
 from bot.core.lifecycle import Lifecycle
+from bot.core.limits import READINESS_OXEN_WINDOW_SECONDS
+from bot.core.metrics import Metrics
 from bot.core.reporting import Reporters
 from bot.core.server_admin import ServerAdmin
+from bot.core.sharing import Sharing, WeeklyTop
 from bot.core.waiting_line import WaitingLine
 from bot.core.watcher import Watcher
 from bot.discord_app.actions import ButtonActions
 from bot.discord_app.audit import AuditLog
 from bot.discord_app.buttons import Buttons
-from bot.discord_app.client import ImagineBot
+from bot.discord_app.client import ImagineBot, rate_limit_trace
 from bot.discord_app.delivery import Delivery
 from bot.discord_app.flow import RequestFlow
+from bot.discord_app.gallery import Gallery
 from bot.discord_app.status import StatusMessages
 from bot.logs import configure_logging
 from bot.oxen import OxenClient
 from bot.store import open_store
+from bot.web.health import Check, Health, answered_within, succeeds
+from bot.web.server import CannotListen, WebServer
 from cogs.admin import AdminCog
 from cogs.edit import EditCog
+from cogs.gallery import GalleryCog
 from cogs.help import HelpCog
 from cogs.imagine import ImagineCog
 from cogs.jobs import JobsCog
@@ -53,15 +62,26 @@ def discord_rest_base(url: str) -> str:
     return url if "/api/v" in urlsplit(url).path else f"{url}/api/v10"
 
 
-async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None:
-    """Run the bot until ``shutdown`` is set, SIGINT/SIGTERM arrives or Discord closes."""
+async def run(
+    settings: Settings,
+    shutdown: asyncio.Event | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Run the bot until ``shutdown`` is set, SIGINT/SIGTERM arrives or Discord closes.
+    ``clock``: the gallery's time (its periods and Monday's weekly post); tests move it."""
     if settings.discord_api_base_url:
         discord.http.Route.BASE = discord_rest_base(settings.discord_api_base_url)
     shutdown = shutdown or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        store = await open_store(settings.database_path)
+        metrics = Metrics()  # its own registry; told by everything below that reports
+        store = await open_store(settings.store_url)
         stack.push_async_callback(store.close)
-        oxen = OxenClient(settings.oxen_api_key, base_url=settings.oxen_base_url)
+        oxen = OxenClient(
+            settings.oxen_api_key,
+            base_url=settings.oxen_base_url,
+            on_response=metrics.oxen_response,
+        )
         stack.push_async_callback(oxen.close)
         images = ImageWorker()
         stack.callback(images.close)
@@ -75,6 +95,7 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
             guild_ids=settings.guild_ids,
             discover_gateway=settings.discord_api_base_url is not None,
             allow_dms=settings.allow_dms,
+            http_trace=rate_limit_trace(metrics.discord_rate_limited),
         )
         stack.push_async_callback(bot.close)  # idempotent; covers failures during start
         # A button press goes to `actions`, built below: it needs the request flow, which
@@ -99,6 +120,7 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
             poll_interval=settings.poll_interval,
             max_generation_age=settings.max_generation_age,
             retention_days=settings.job_retention_days,
+            metrics=metrics,
         )  # fmt: skip
         enqueuer = Enqueuer(oxen, store, on_jobs_added=watcher.job_added)
         line = WaitingLine(
@@ -106,27 +128,74 @@ async def run(settings: Settings, shutdown: asyncio.Event | None = None) -> None
             tell=delivery.explain_not_started,
             cap=settings.max_generations_in_flight,
         )  # fmt: skip
-        imagine = ImagineService(store, catalog, enqueuer, line, watcher, reporter=reporter)
+        imagine = ImagineService(
+            store, catalog, enqueuer, line, watcher, reporter=reporter, metrics=metrics
+        )
+        completions = CompletionListener(oxen, watcher, metrics=metrics)
         flow = RequestFlow(imagine, status, buttons, allow_dms=settings.allow_dms)
-        actions = ButtonActions(flow, imagine, store.jobs)
+        sharing = Sharing(store, clock=clock)
+        gallery = Gallery(bot, store, sharing, buttons, audit, images, catalog)
+        weekly = WeeklyTop(
+            store, gallery, clock=clock, check_interval=settings.weekly_check_interval
+        )
+        actions = ButtonActions(flow, imagine, store.jobs, gallery)
         bot.install(
             cogs=(
                 ImagineCog(flow, catalog),
                 EditCog(flow, catalog, bot.tree),
-                JobsCog(store, buttons),
+                JobsCog(store, line, buttons),
                 HelpCog(settings, store.servers),
-                AdminCog(ServerAdmin(store, catalog), catalog),
+                AdminCog(ServerAdmin(store, catalog), catalog, gallery),
+                GalleryCog(sharing, gallery),
             ),
             dynamic_items=(buttons.item_type,),
             lifecycle=Lifecycle(
                 imagine,
-                CompletionListener(oxen, watcher),
+                completions,
                 watcher,
                 line,
                 grace=settings.shutdown_grace,
-                also_stop=(("the audit channel", audit.close),),
+                also_run=(("the gallery's weekly post", weekly),),
+                also_stop=(
+                    ("gallery votes and auto-shares", gallery.close),  # before their audit entries
+                    ("the audit channel", audit.close),
+                    ("status edits", status.close),
+                ),
             ),
         )
+
+        # The "now" gauges read what the bot keeps in memory: a scrape never queries the store.
+        metrics.read_now_from(
+            jobs_by_state=watcher.open_jobs.by_state,
+            oldest_pending_age=watcher.open_jobs.oldest_pending_age,
+            waiting_requests=lambda: line.waiting,
+            gateway_latency=lambda: bot.latency,
+            gateway_connected=lambda: bot.gateway_connected,
+        )
+        if settings.http_port:
+            # Up before the bot logs in: liveness is about the process, not about Discord.
+            web = WebServer(
+                host=settings.http_host,
+                port=settings.http_port,
+                metrics=metrics,
+                health=Health(
+                    live=[Check("watcher", lambda: not watcher.died)],
+                    ready=[
+                        Check("gateway", lambda: bot.gateway_connected),
+                        Check("store", succeeds(store.ping)),
+                        Check(
+                            "oxen",
+                            answered_within(
+                                READINESS_OXEN_WINDOW_SECONDS,
+                                seconds_since_answer=metrics.seconds_since_oxen_answered,
+                                stream_open=lambda: completions.connected,
+                            ),
+                        ),
+                    ],
+                ),
+            )
+            await web.start()
+            stack.push_async_callback(web.close)
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -165,6 +234,9 @@ def main() -> None:
     configure_logging(settings)
     try:
         asyncio.run(run(settings))
+    except CannotListen as err:
+        log.error("%s", err)
+        raise SystemExit(2) from None
     except discord.LoginFailure:
         log.error(
             "Discord refused DISCORD_TOKEN: copy the bot token again from the Developer Portal"

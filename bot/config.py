@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from bot.core import limits
 from bot.oxen import DEFAULT_BASE_URL as DEFAULT_OXEN_BASE_URL
@@ -13,7 +15,12 @@ from bot.oxen import DEFAULT_BASE_URL as DEFAULT_OXEN_BASE_URL
 DEFAULT_MODEL = limits.DEFAULT_MODEL
 DEFAULT_EDIT_MODEL = limits.DEFAULT_EDIT_MODEL
 DEFAULT_DATABASE_URL = "sqlite:///data/imagine-bot.sqlite3"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+# The health and metrics server: this machine only by default (the image sets 0.0.0.0).
+DEFAULT_HTTP_HOST = "127.0.0.1"
+DEFAULT_HTTP_PORT = 8080  # the Dockerfile's HEALTHCHECK and EXPOSE say the same
 
 _COPY_ENV_HINT = "copy .env.example to .env and fill it in"
 
@@ -34,10 +41,15 @@ class Settings:
     oxen_base_url: str = DEFAULT_OXEN_BASE_URL
     oxen_model: str = DEFAULT_MODEL
     oxen_edit_model: str = DEFAULT_EDIT_MODEL
-    database_path: Path = Path("data/imagine-bot.sqlite3")
+    database_path: Path = Path("data/imagine-bot.sqlite3")  # the SQLite file, unless database_url
+    # DATABASE_URL when it names PostgreSQL (it may hold a password); None: SQLite, database_path
+    database_url: str | None = field(default=None, repr=False)
     discord_api_base_url: str | None = None
     guild_ids: tuple[int, ...] = ()
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object a line
+    http_host: str = DEFAULT_HTTP_HOST
+    http_port: int = DEFAULT_HTTP_PORT  # 0: no health and metrics server
     poll_interval: float = limits.DEFAULT_POLL_INTERVAL_SECONDS
     max_generation_age: float = limits.DEFAULT_MAX_GENERATION_AGE_SECONDS
     max_download_bytes: int = limits.DEFAULT_MAX_DOWNLOAD_BYTES
@@ -48,10 +60,19 @@ class Settings:
     job_retention_days: int = limits.DEFAULT_JOB_RETENTION_DAYS  # 0 keeps every row
     # Not read from the environment: Discord-friendly pacing, shortened only by tests.
     status_edit_interval: float = limits.DEFAULT_STATUS_EDIT_INTERVAL_SECONDS
+    weekly_check_interval: float = limits.DEFAULT_WEEKLY_CHECK_SECONDS  # the gallery's weekly post
+
+    @property
+    def store_url(self) -> str:
+        """What the store opens: the PostgreSQL URL, else the SQLite file as a sqlite:/// URL."""
+        return self.database_url or f"sqlite:///{self.database_path}"
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.discord_token, self.oxen_api_key)
+        password = urlsplit(self.database_url).password if self.database_url else None
+        # As written in the URL and percent-decoded, as a driver or an error might show it.
+        database = (password, unquote(password)) if password else ()
+        return (self.discord_token, self.oxen_api_key, *database)
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -60,13 +81,15 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     def get(name: str) -> str:
         return environ.get(name, "").strip()
 
+    database_path, database_url = _database(get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     return Settings(
         discord_token=_required_secret(get("DISCORD_TOKEN"), "DISCORD_TOKEN"),
         oxen_api_key=_required_secret(get("OXEN_API_KEY"), "OXEN_API_KEY"),
         oxen_base_url=_http_url(get("OXEN_BASE_URL") or DEFAULT_OXEN_BASE_URL, "OXEN_BASE_URL"),
         oxen_model=_model_id(get("OXEN_MODEL") or DEFAULT_MODEL),
         oxen_edit_model=_model_id(get("OXEN_EDIT_MODEL") or DEFAULT_EDIT_MODEL, "OXEN_EDIT_MODEL"),
-        database_path=_sqlite_path(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        database_path=database_path,
+        database_url=database_url,
         discord_api_base_url=(
             _http_url(value, "DISCORD_API_BASE_URL")
             if (value := get("DISCORD_API_BASE_URL"))
@@ -74,6 +97,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         guild_ids=_guild_ids(get("DISCORD_GUILD_IDS")),
         log_level=_log_level(get("LOG_LEVEL") or "INFO"),
+        log_format=_log_format(get("LOG_FORMAT") or "text"),
+        http_host=_http_host(get("HTTP_HOST") or DEFAULT_HTTP_HOST),
+        http_port=_http_port(get("HTTP_PORT")),
         poll_interval=_positive_number(
             get("POLL_INTERVAL_SECONDS"),
             "POLL_INTERVAL_SECONDS",
@@ -140,15 +166,50 @@ def _model_id(value: str, name: str = "OXEN_MODEL") -> str:
     return value
 
 
+_POSTGRES_EXAMPLE = "postgresql://user:password@host:5432/dbname"
+
+
+def _database(value: str) -> tuple[Path, str | None]:
+    """DATABASE_URL as (the SQLite file, the PostgreSQL URL or None for SQLite)."""
+    if urlsplit(value).scheme.lower() in POSTGRES_SCHEMES:
+        return Settings.database_path, _postgres_url(value)
+    return _sqlite_path(value), None
+
+
 def _sqlite_path(value: str) -> Path:
     prefix = "sqlite:///"
     if not value.startswith(prefix) or len(value) == len(prefix):
         raise ConfigError(
             "DATABASE_URL",
-            "is not a SQLite URL",
-            "use sqlite:///relative/path.sqlite3 or sqlite:////absolute/path.sqlite3",
+            "is not a SQLite or PostgreSQL URL",
+            "use sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3 or "
+            + _POSTGRES_EXAMPLE,
         )
     return Path(value[len(prefix) :])
+
+
+def _postgres_url(value: str) -> str:
+    # Checked here so a typo stops the bot before it starts; the value itself is never shown.
+    parts = urlsplit(value)
+    encode = "percent-encode @ : / ? # in the user name and password"
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        raise ConfigError(
+            "DATABASE_URL", "has a malformed port", f"use {_POSTGRES_EXAMPLE} ({encode})"
+        ) from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ConfigError(
+            "DATABASE_URL", "names no PostgreSQL server", f"use {_POSTGRES_EXAMPLE} ({encode})"
+        )
+    dbname = parts.path.removeprefix("/")
+    if not dbname or "/" in dbname:
+        raise ConfigError(
+            "DATABASE_URL",
+            "names no PostgreSQL database",
+            f"end it with the database's name: {_POSTGRES_EXAMPLE} ({encode})",
+        )
+    return value
 
 
 def _guild_ids(value: str) -> tuple[int, ...]:
@@ -172,6 +233,46 @@ def _log_level(value: str) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError("LOG_LEVEL", "is not a log level", f"use one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def _log_format(value: str) -> str:
+    form = value.lower()
+    if form not in LOG_FORMATS:
+        raise ConfigError(
+            "LOG_FORMAT", "is not a log format", "use text (the default) or json (one per line)"
+        )
+    return form
+
+
+def _http_host(value: str) -> str:
+    """An IP address or a host name to listen on (not a URL)."""
+    try:
+        return str(ipaddress.ip_address(value.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        pass
+    labels = value.rstrip(".").split(".")
+    if all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return value
+    raise ConfigError(
+        "HTTP_HOST",
+        "is not an IP address or host name",
+        "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface, e.g. in a container)",
+    )
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _http_port(value: str) -> int:
+    if not value:
+        return DEFAULT_HTTP_PORT
+    if not value.isdigit() or int(value) > 65535:
+        raise ConfigError(
+            "HTTP_PORT",
+            "is not a port number from 0 to 65535",
+            f"use e.g. {DEFAULT_HTTP_PORT}, or 0 to turn the health and metrics server off",
+        )
+    return int(value)
 
 
 def _positive_number(value: str, name: str, default: float) -> float:

@@ -1,4 +1,5 @@
-"""/imagine-admin: show and change this server's limits, moderation, audit log and model."""
+"""/imagine-admin: show and change this server's limits, moderation, audit log, model and
+gallery."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from discord.ext import commands
 
 from bot.core.catalog import ModelCatalog
 from bot.core.errors import UserFacingError
+from bot.core.gallery import check_theme
+from bot.core.limits import MAX_AUTO_SHARE_VOTES
 from bot.core.server_admin import Change, ServerAdmin, add_term, without
 from bot.core.types import GuildSettings
 from bot.discord_app import render
 from bot.discord_app.autocomplete import model_choices
+from bot.discord_app.gallery import Gallery
 from bot.discord_app.permissions import missing_permissions
 
 
@@ -23,9 +27,10 @@ from bot.discord_app.permissions import missing_permissions
 class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"server_only": True}):
     """Server settings for imagine-bot (Manage Server)."""
 
-    def __init__(self, admin: ServerAdmin, catalog: ModelCatalog) -> None:
+    def __init__(self, admin: ServerAdmin, catalog: ModelCatalog, gallery: Gallery) -> None:
         self._admin = admin
         self._catalog = catalog
+        self._gallery = gallery
         super().__init__()
 
     @app_commands.command(name="show", description="Show this server's imagine-bot settings")
@@ -38,7 +43,8 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"ser
 
     @app_commands.command(name="limits", description="Fair-use limits (0 = unlimited budget)")
     @app_commands.describe(
-        per_user_at_once="Images one person may have being made at once",
+        per_user_at_once="Images one person may have at Oxen at once (more wait their turn)",
+        per_user_waiting="Images one person may have waiting their turn (more are refused)",
         cooldown_seconds="Seconds a person waits between requests",
         per_user_daily="Images one person may make per day (UTC; 0 = unlimited)",
         server_daily="Images the whole server may make per day (0 = unlimited)",
@@ -47,6 +53,7 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"ser
         self,
         interaction: discord.Interaction,
         per_user_at_once: app_commands.Range[int, 1, 100] | None = None,
+        per_user_waiting: app_commands.Range[int, 0, 1000] | None = None,
         cooldown_seconds: app_commands.Range[int, 0, 86_400] | None = None,
         per_user_daily: app_commands.Range[int, 0, 100_000] | None = None,
         server_daily: app_commands.Range[int, 0, 1_000_000] | None = None,
@@ -55,6 +62,7 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"ser
             return replace(
                 s,
                 max_in_flight=s.max_in_flight if per_user_at_once is None else per_user_at_once,
+                max_waiting=s.max_waiting if per_user_waiting is None else per_user_waiting,
                 cooldown_seconds=s.cooldown_seconds
                 if cooldown_seconds is None
                 else cooldown_seconds,
@@ -178,6 +186,62 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"ser
             _guild(interaction), lambda s: replace(s, audit_channel_id=channel_id)
         )
         await _answer(interaction, change)
+
+    @app_commands.command(
+        name="gallery", description="The server gallery: a forum or media channel for shared images"
+    )
+    @app_commands.describe(
+        channel="The gallery: a forum or media channel (shared images get a post each)",
+        nsfw_channel="An age-restricted forum or media channel, the only place for NSFW images",
+        auto_share="Votes that share an image, if its creator allows it (0 = off)",
+        weekly="Post the week's top images every Monday (UTC) and pin the post",
+        theme="A theme: posts get the gallery's tag of that name (e.g. space)",
+        create_tags="Add tags for the models (and the theme) to the gallery",
+        clear="Turn off the gallery, the NSFW gallery, or the theme",
+    )
+    async def gallery(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.abc.GuildChannel | None = None,
+        nsfw_channel: discord.abc.GuildChannel | None = None,
+        auto_share: app_commands.Range[int, 0, MAX_AUTO_SHARE_VOTES] | None = None,
+        weekly: bool | None = None,
+        theme: app_commands.Range[str, 1, 100] | None = None,
+        create_tags: bool = False,
+        clear: Literal["gallery", "nsfw-gallery", "theme"] | None = None,
+    ) -> None:
+        gallery_id = self._gallery.check_channel(channel, nsfw=False) if channel else None
+        nsfw_id = self._gallery.check_channel(nsfw_channel, nsfw=True) if nsfw_channel else None
+        theme_name = check_theme(theme) if theme is not None else None
+        if clear == "gallery" and gallery_id is not None:
+            raise UserFacingError("Give `channel:` or `clear:gallery`, not both.")
+        if clear == "nsfw-gallery" and nsfw_id is not None:
+            raise UserFacingError("Give `nsfw_channel:` or `clear:nsfw-gallery`, not both.")
+        if clear == "theme" and theme_name is not None:
+            raise UserFacingError("Give `theme:` or `clear:theme`, not both.")
+        await interaction.response.defer(ephemeral=True, thinking=True)  # tags: Discord, Oxen
+
+        def change(s: GuildSettings) -> GuildSettings:
+            if clear == "gallery":
+                s = replace(s, gallery_channel_id=None, gallery_nsfw_channel_id=None)
+            elif clear == "nsfw-gallery":
+                s = replace(s, gallery_nsfw_channel_id=None)
+            elif clear == "theme":
+                s = replace(s, gallery_theme=None)
+            return replace(
+                s,
+                gallery_channel_id=gallery_id or s.gallery_channel_id,
+                gallery_nsfw_channel_id=nsfw_id or s.gallery_nsfw_channel_id,
+                auto_share_votes=s.auto_share_votes if auto_share is None else auto_share,
+                weekly_top=s.weekly_top if weekly is None else weekly,
+                gallery_theme=theme_name or s.gallery_theme,
+            )
+
+        guild = interaction.guild
+        assert guild is not None  # guild_only
+        update = await self._admin.update(guild.id, change)
+        notes = await self._gallery.settings_changed(guild, update, create_tags=create_tags)
+        await interaction.edit_original_response(content="\n".join([*update.lines(), *notes]))
 
     @default_model.autocomplete("model")
     async def model_autocomplete(

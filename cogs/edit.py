@@ -10,7 +10,7 @@ from bot.core.catalog import ModelCatalog
 from bot.core.errors import UserFacingError
 from bot.core.limits import PROMPT_MAX_CHARS
 from bot.core.types import ImagineRequest
-from bot.discord_app.attachments import check_input_image, image_url
+from bot.discord_app.attachments import check_input_image, image_url, result_generation
 from bot.discord_app.autocomplete import model_choices
 from bot.discord_app.flow import RequestFlow
 from bot.discord_app.modals import EditModal
@@ -75,4 +75,6 @@ class EditCog(commands.Cog):
             raise UserFacingError("That message has no image I can edit.")
         me = interaction.client.user
         ours = me is not None and message.author.id == me.id
-        await interaction.response.send_modal(EditModal(self._flow, url, upload=not ours))
+        parent = result_generation(message) if ours else None  # an edit of a result remixes it
+        modal = EditModal(self._flow, url, upload=not ours, parent_id=parent)
+        await interaction.response.send_modal(modal)

@@ -42,10 +42,18 @@ def help_embed(settings: Settings, server: GuildSettings | None) -> discord.Embe
     embed.add_field(
         name="Buttons on results",
         value="🎲 Reroll (new seed) · ✏️ Vary (change the prompt) · 🖌️ Edit · ℹ️ Info · "
-        "🗑️ Delete (the requester or Manage Messages). Cancel sits on the status message.",
+        "🗑️ Delete (the requester or Manage Messages) · 📤 Share to the server gallery · "
+        "⭐ vote (press again to take it back). Cancel sits on the status message.",
         inline=False,
     )
     embed.add_field(name="/jobs", value="Your images still being made, with Cancel.", inline=False)
+    embed.add_field(
+        name="/gallery",
+        value="`top` the most-voted shared images (day, week, month, all) · `search` titles "
+        "and prompts · `user` a member's · `mine` yours, and how often they were remixed · "
+        "`prefs` let your images be shared when they get enough votes (off until you say so).",
+        inline=False,
+    )
     minutes = round(settings.max_generation_age / 60)
     embed.add_field(
         name="Limits",
@@ -65,9 +73,9 @@ def help_embed(settings: Settings, server: GuildSettings | None) -> discord.Embe
     )
     if server is not None:
         rules = server.describe()
-        names = ("Images at once per user", "Daily images per user", "Cooldown per user",
-                 "Daily images for the server", "Channels", "Spoiler on results",
-                 "Editing uploads")  # fmt: skip
+        names = ("Images at once per user", "Images waiting per user", "Daily images per user",
+                 "Cooldown per user", "Daily images for the server", "Channels",
+                 "Spoiler on results", "Editing uploads")  # fmt: skip
         embed.add_field(
             name="On this server",
             value=" · ".join(f"{name}: {rules[name]}" for name in names),

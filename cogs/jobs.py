@@ -8,6 +8,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.ports import Store
+from bot.core.waiting_line import WaitingLine
 from bot.discord_app import render
 from bot.discord_app.buttons import Buttons
 
@@ -15,8 +16,9 @@ MAX_LISTED = 10  # one line and one Cancel button each, within 2000 characters
 
 
 class JobsCog(commands.Cog):
-    def __init__(self, store: Store, buttons: Buttons) -> None:
+    def __init__(self, store: Store, line: WaitingLine, buttons: Buttons) -> None:
         self._store = store
+        self._line = line
         self._buttons = buttons
 
     @app_commands.command(name="jobs", description="Your images still being made here")
@@ -25,9 +27,11 @@ class JobsCog(commands.Cog):
         pending = await self._store.jobs.pending_for_user(guild_id, user_id)
         queued = await self._store.jobs.queued_in_guild(guild_id)
         waiting = [
-            (await self._store.line.position(w.id), w)
-            for w in await self._store.line.for_user(guild_id, user_id)
+            place
+            for place in await self._line.places()
+            if (place.waiting.guild_id, place.waiting.requester_id) == (guild_id, user_id)
         ]
+        waiting.sort(key=lambda place: place.own_place)
         requests = render.group_requests(pending)
         if not requests and not waiting:
             await interaction.response.send_message(
@@ -40,7 +44,9 @@ class JobsCog(commands.Cog):
         more = len(requests) + len(waiting) - len(listed) - len(waiting_listed)
         if more:
             text += f"\n…and {more} more."
-        ids = [jobs[0].request_id for jobs in listed] + [w.request_id for _, w in waiting_listed]
+        ids = [jobs[0].request_id for jobs in listed] + [
+            place.waiting.request_id for place in waiting_listed
+        ]
         await interaction.response.send_message(
             text, view=self._buttons.jobs_view(ids), ephemeral=True
         )

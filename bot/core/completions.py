@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
+from bot.core.metrics import Metrics
 from bot.core.watcher import Watcher
 from bot.oxen import OxenClient, OxenError
 
@@ -31,6 +32,7 @@ class CompletionListener:
         stable_after: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._oxen = oxen
         self._watcher = watcher
@@ -41,6 +43,7 @@ class CompletionListener:
         self._rng = rng or random.Random()
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._metrics = metrics or Metrics(process=False)
         self.connects = 0
 
     @property
@@ -79,6 +82,8 @@ class CompletionListener:
     async def _listen(self) -> None:
         async with self._oxen.open_events() as stream:
             self.connects += 1
+            if self.connects > 1:
+                self._metrics.events_reconnected()
             self._set_connected(True)
             log.info("subscribed to Oxen's completion events")
             # No replay: anything that finished while we were not listening is found by a poll.
@@ -93,4 +98,5 @@ class CompletionListener:
             self._connected.set()
         else:
             self._connected.clear()
+        self._metrics.events_connected(value)
         self._watcher.push_changed(value)

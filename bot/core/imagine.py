@@ -20,9 +20,19 @@ from bot.core.catalog import ModelCatalog
 from bot.core.enqueue import Enqueuer, NothingQueued
 from bot.core.errors import UserFacingError, explain_oxen_error
 from bot.core.limits import MAX_IMAGES_PER_REQUEST, MAX_SEED
+from bot.core.metrics import Metrics
 from bot.core.moderation import BannedTerms, refusal_text
 from bot.core.ports import RequestReporter, Store
-from bot.core.types import GuildSettings, ImagineRequest, Order, waiting_id
+from bot.core.text import printable
+from bot.core.types import (
+    GuildSettings,
+    ImagineRequest,
+    LinePlace,
+    Order,
+    RefusalRule,
+    Usage,
+    waiting_id,
+)
 from bot.core.waiting_line import WaitingLine
 from bot.core.watcher import Watcher
 from bot.oxen import Model, OxenError
@@ -36,15 +46,17 @@ class Accepted:
     model: str
     count: int
     position: int | None = None  # in this server's queue (our own count; Oxen gives none)
-    line_position: int | None = None  # in the bot's waiting line, when it must wait
+    place: LinePlace | None = None  # where it stands in the bot's line, when it must wait
 
 
 class Refused(UserFacingError):
-    """A server rule refused the request; ``rule`` says which, for the audit channel."""
+    """A server rule refused the request; ``rule`` says which, for the audit channel, and
+    ``kind`` which kind of rule, for the metrics."""
 
-    def __init__(self, message: str, *, rule: str) -> None:
+    def __init__(self, message: str, *, rule: str, kind: RefusalRule) -> None:
         super().__init__(message)
         self.rule = rule
+        self.kind = kind
 
 
 class ImagineService:
@@ -58,6 +70,7 @@ class ImagineService:
         *,
         reporter: RequestReporter,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -71,6 +84,7 @@ class ImagineService:
         self._closing = False
         self._reserved: dict[tuple[int | None, int], int] = {}  # images being enqueued, per user
         self._clock = clock
+        self._metrics = metrics or Metrics(process=False)
 
     async def drain(self) -> None:
         """Refuse new requests and wait for those being enqueued to be recorded (the caller
@@ -103,6 +117,7 @@ class ImagineService:
             try:
                 return await self._submit(request)
             except Refused as refusal:
+                self._metrics.refused(refusal.kind)
                 await self._reporter.refused(request, refusal.rule)
                 raise
             finally:
@@ -111,12 +126,12 @@ class ImagineService:
                     del self._reserved[key]
 
     async def _submit(self, request: ImagineRequest) -> Accepted:
-        prompt = request.prompt.strip()
+        prompt = printable(request.prompt).strip()
         if not prompt:
             raise UserFacingError("The prompt is empty: describe the image you want.")
         if not 1 <= request.count <= MAX_IMAGES_PER_REQUEST:
             raise UserFacingError(f"`count` must be between 1 and {MAX_IMAGES_PER_REQUEST}.")
-        server = await self._check_server_rules(request, prompt)
+        server, usage, exempt = await self._check_server_rules(request, prompt)
         default = server.default_model or self._catalog.default_model
         model = request.model or (
             self._catalog.default_edit_model if request.input_image else default
@@ -130,17 +145,25 @@ class ImagineService:
             params=await self._params(model, request, prompt),
             count=request.count,
             upload_limit=request.origin.upload_limit,
+            parent_id=request.parent_id,
         )
-        if not await self._line.admit(order.count):
-            waiting = await self._line.join(order)
-            return Accepted(
-                waiting.request_id, model, order.count,
-                line_position=await self._store.line.position(waiting.id),
-            )  # fmt: skip
+        limit = fair_use.owner_limit(server, exempt=exempt)
+        for_own = fair_use.waits_for_own(usage, order.count, limit)
+        if for_own or not await self._line.admit(order):
+            try:
+                fair_use.check_waiting(server, usage, order.count, exempt=exempt)
+            except UserFacingError as err:
+                raise Refused(
+                    str(err), rule=f"fair-use limit: {err}", kind=RefusalRule.FAIR_USE
+                ) from None
+            place = await self._line.join(
+                order, owner_limit=limit, waits_for_own=for_own, owner_in_flight=usage.in_flight
+            )
+            return Accepted(place.waiting.request_id, model, order.count, place=place)
         try:
             ids = await self._send(order)
         finally:
-            self._line.release(order.count)
+            self._line.release(order)
         return Accepted(ids[0], model, len(ids), await self._store.jobs.queue_position(ids[0]))
 
     async def _send(self, order: Order) -> list[str]:
@@ -161,9 +184,12 @@ class ImagineService:
     async def attach_status_message(self, accepted: Accepted, message_id: int) -> None:
         await self._store.jobs.attach_status_message(accepted.request_id, message_id)
 
-    async def _check_server_rules(self, request: ImagineRequest, prompt: str) -> GuildSettings:
+    async def _check_server_rules(
+        self, request: ImagineRequest, prompt: str
+    ) -> tuple[GuildSettings, Usage, bool]:
         """The server's channel list, banned terms, upload rule and fair-use limits, in that
-        order. In DMs no server's settings apply, only the default per-user limits."""
+        order; returns the settings, the requester's usage and whether they are exempt. In DMs
+        no server's settings apply, only the default per-user limits."""
         server = GuildSettings()
         if request.guild_id is not None:
             server = await self._store.servers.get(request.guild_id)
@@ -178,8 +204,10 @@ class ImagineService:
         try:
             fair_use.check(server, usage, request.count, exempt=exempt, now=now)
         except UserFacingError as err:
-            raise Refused(str(err), rule=f"fair-use limit: {err}") from None
-        return server
+            raise Refused(
+                str(err), rule=f"fair-use limit: {err}", kind=RefusalRule.FAIR_USE
+            ) from None
+        return server, usage, exempt
 
     def _check_moderation(
         self, server: GuildSettings, request: ImagineRequest, prompt: str
@@ -187,7 +215,9 @@ class ImagineService:
         if server.allowed_channel_ids and request.channel_id not in server.allowed_channel_ids:
             channels = ", ".join(f"<#{c}>" for c in server.allowed_channel_ids[:10])
             raise Refused(
-                f"On this server I only make images in {channels}.", rule="a channel not allowed"
+                f"On this server I only make images in {channels}.",
+                rule="a channel not allowed",
+                kind=RefusalRule.CHANNEL,
             )
         terms = BannedTerms(server.banned_words, server.banned_patterns)
         matched = terms.first_match(prompt, request.negative_prompt)
@@ -196,13 +226,16 @@ class ImagineService:
                 "refused a prompt from user %s in guild %s: banned term %r",
                 request.requester_id, request.guild_id, matched,
             )  # fmt: skip
-            raise Refused(refusal_text(), rule=f"banned term `{matched}`")
+            raise Refused(
+                refusal_text(), rule=f"banned term `{matched}`", kind=RefusalRule.BANNED_TERM
+            )
         nsfw = request.origin.channel_nsfw
         if server.upload_edits_nsfw_only and request.input_is_upload and not nsfw:
             raise Refused(
                 "On this server, uploaded images can only be edited in age-restricted (NSFW) "
                 "channels. Use one of those, or edit an image I made.",
                 rule="editing an upload outside an NSFW channel",
+                kind=RefusalRule.UPLOAD_EDIT,
             )
 
     async def owner_of(self, request_id: str) -> tuple[int, str] | None:
@@ -224,6 +257,7 @@ class ImagineService:
         line_id = waiting_id(request_id)
         waiting = await self._store.line.get(line_id) if line_id is not None else None
         if waiting is not None and await self._store.line.remove(waiting.id):
+            self._line.wake()  # the places behind it move up
             await self._reporter.cancelled(waiting, by_user_id, waiting.order.count)
             return waiting.order.count
         jobs = await self._store.jobs.of_request(request_id)
@@ -260,7 +294,7 @@ class ImagineService:
             aspect_ratio=request.aspect_ratio,
             seed=seed,
             steps=request.steps,
-            negative_prompt=request.negative_prompt,
+            negative_prompt=printable(request.negative_prompt or "") or None,
             input_image=request.input_image,
         )
         return validation.build_params(model, options)

@@ -31,7 +31,7 @@ DEFAULT_MAX_DOWNLOAD_BYTES: Final = DEFAULT_DOWNLOAD_MAX_BYTES  # the Oxen clien
 DEFAULT_DOWNLOAD_TIMEOUT_SECONDS: Final = DEFAULT_DOWNLOAD_TIMEOUT
 DEFAULT_SHUTDOWN_GRACE_SECONDS: Final = 20.0  # inside compose's 30 s stop_grace_period
 DEFAULT_JOB_RETENTION_DAYS: Final = 90
-DEFAULT_STATUS_EDIT_INTERVAL_SECONDS: Final = 5.0  # Discord-friendly pacing per message
+DEFAULT_STATUS_EDIT_INTERVAL_SECONDS: Final = 3.0  # pacing per message, within Discord's
 
 # --- Discord's numbers the bot plans around -------------------------------------------------------
 DISCORD_DEFAULT_UPLOAD_BYTES: Final = 10 * MIB  # a server without boosts
@@ -45,3 +45,23 @@ MAX_BANNED_PATTERN_CHARS: Final = 200
 MAX_CONCURRENT_DELIVERIES: Final = 8
 MAX_DELIVERY_ATTEMPTS: Final = 8
 PRUNE_BATCH: Final = 500  # finished jobs deleted per idle pass, so a prune never stalls the store
+
+# --- health ---------------------------------------------------------------------------------------
+# /readyz: Oxen must have answered within this long (or its event stream be open now).
+READINESS_OXEN_WINDOW_SECONDS: Final = 300.0
+
+# --- the server gallery -------------------------------------------------------------------------
+GALLERY_TITLE_MAX_CHARS: Final = 100  # a forum post's name (Discord's limit)
+GALLERY_LIST_LIMIT: Final = 10  # shares per /gallery answer and per weekly post
+MAX_AUTO_SHARE_VOTES: Final = 1000
+VOTE_LABEL_MIN_GAP_SECONDS: Final = 2.0  # a vote count's label is edited at most this often
+VOTE_LABEL_MAX_DELAY_SECONDS: Final = 5.0  # and within this long of the last press
+DEFAULT_WEEKLY_CHECK_SECONDS: Final = 60.0  # how often the weekly post checks whether it is due
+LINEAGE_DEPTH: Final = 5  # ancestors shown for a remix
+SEARCH_MAX_TERMS: Final = 8
+SEARCH_TERM_MAX_CHARS: Final = 40
+THUMBNAIL_PIXELS: Final = 160  # the longer side of a stored thumbnail, for the /gallery grid
+MAX_CREATED_TAGS: Final = 5  # tags the bot adds to a gallery when asked ("a few")
+DISCORD_MAX_FORUM_TAGS: Final = 20
+DISCORD_MAX_APPLIED_TAGS: Final = 5
+DISCORD_TAG_NAME_MAX_CHARS: Final = 20

@@ -6,19 +6,26 @@ composition root hands the implementations in. The core never imports either.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from bot.core.types import (
+    GalleryPrefs,
     GuildSettings,
     ImagineRequest,
     InterruptedEnqueue,
     Job,
+    LinePlace,
+    LineSnapshot,
     NewJob,
+    NewShare,
     Order,
+    Share,
     Usage,
+    Vote,
     Waiting,
+    WeeklyPost,
 )
 
 # --- the store ----------------------------------------------------------------------------------
@@ -79,8 +86,8 @@ class JobRepository(Protocol):
         ...
 
     async def usage(self, guild_id: int | None, requester_id: int, since: float) -> Usage:
-        """The requester's images in flight (at Oxen or in line) and since ``since``, and the
-        server's images since then."""
+        """The requester's images at Oxen, waiting in line, and asked for since ``since``
+        (waiting ones included), and the server's images since then."""
         ...
 
     async def prune(self, finished_before: float, limit: int) -> int:
@@ -110,9 +117,16 @@ class IntentRepository(Protocol):
 class LineRepository(Protocol):
     """The bot's own waiting line, first come first served, kept across restarts."""
 
-    async def add(self, order: Order) -> Waiting: ...
+    async def add(self, order: Order, owner_limit: int = 0) -> Waiting: ...
 
-    async def in_order(self, limit: int = -1) -> list[Waiting]: ...
+    async def in_order(self, limit: int = -1) -> list[Waiting]:
+        """Oldest first (the order requests joined, not the order they will go)."""
+        ...
+
+    async def snapshot(self, *, heads_only: bool = False) -> LineSnapshot:
+        """The line with each owner's images at Oxen and when each server and owner last had a
+        request sent; ``heads_only``: each owner's oldest waiting request only."""
+        ...
 
     async def get(self, line_id: int) -> Waiting | None: ...
 
@@ -150,6 +164,84 @@ class MetaRepository(Protocol):
     async def set(self, key: str, value: str) -> None: ...
 
 
+class GalleryRepository(Protocol):
+    """The server gallery: shared images, votes, members' choices, search, top lists, remix
+    lineage and the weekly post. Lists leave out hidden posts, and NSFW ones unless asked."""
+
+    async def add(self, share: NewShare, thumbnail: bytes | None = None) -> bool:
+        """Record a gallery post (searchable only if its prompt is shown); False, and nothing
+        written, if the image already has one."""
+        ...
+
+    async def get(self, generation_id: str) -> Share | None: ...
+
+    async def by_post(self, post_id: int) -> Share | None: ...
+
+    async def remove(self, generation_id: str) -> Share | None:
+        """Withdrawn: out of every list and the search; returns what it was."""
+        ...
+
+    async def set_hidden(self, generation_id: str, hidden: bool) -> Share | None: ...
+
+    async def toggle_vote(self, generation_id: str, voter_id: int, *, guild_id: int) -> Vote:
+        """Add the member's vote, or take it back if it was there, atomically."""
+        ...
+
+    async def votes(self, generation_id: str) -> int: ...
+
+    async def prefs(self, guild_id: int, user_id: int) -> GalleryPrefs: ...
+
+    async def update_prefs(
+        self, guild_id: int, user_id: int, change: Callable[[GalleryPrefs], GalleryPrefs]
+    ) -> tuple[GalleryPrefs, GalleryPrefs]:
+        """Read, change and save a member's choices atomically; returns (before, after)."""
+        ...
+
+    async def top(
+        self,
+        guild_id: int,
+        *,
+        since: float | None,
+        until: float | None = None,
+        nsfw: bool,
+        limit: int,
+    ) -> list[Share]:
+        """Most votes first (earlier shares first on a tie), shared in [since, until)."""
+        ...
+
+    async def search(
+        self, guild_id: int, terms: Sequence[str], *, nsfw: bool, limit: int
+    ) -> list[Share]:
+        """Shares whose title or shown prompt has every term (the last one as a prefix)."""
+        ...
+
+    async def by_creator(
+        self, guild_id: int, creator_id: int, *, nsfw: bool, limit: int
+    ) -> list[Share]:
+        """Newest first."""
+        ...
+
+    async def thumbnails(self, generation_ids: Sequence[str]) -> dict[str, bytes]: ...
+
+    async def lineage(self, generation_id: str, depth: int) -> list[Job]:
+        """The images this one remixes, its parent first, as far as the store still has them."""
+        ...
+
+    async def remix_count(self, generation_id: str) -> int:
+        """How often others remixed this image."""
+        ...
+
+    async def remixes_of(self, guild_id: int, creator_id: int) -> int:
+        """How often others remixed this member's images on this server."""
+        ...
+
+    async def weekly(self) -> list[WeeklyPost]:
+        """Every server's latest top-of-the-week record."""
+        ...
+
+    async def record_weekly(self, guild_id: int, monday: float, post_id: int | None) -> None: ...
+
+
 class Store(Protocol):
     @property
     def jobs(self) -> JobRepository: ...
@@ -165,6 +257,9 @@ class Store(Protocol):
 
     @property
     def meta(self) -> MetaRepository: ...
+
+    @property
+    def gallery(self) -> GalleryRepository: ...
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """Everything awaited inside commits together or not at all."""
@@ -222,7 +317,27 @@ class RequestReporter(Protocol):
         """The bot restarted while sending this request to Oxen: its outcome is unknown."""
         ...
 
+    async def line_moved(self, places: Sequence[LinePlace]) -> None:
+        """Where every request waiting in the bot's line stands now."""
+        ...
+
     async def refused(self, request: ImagineRequest, rule: str) -> None:
         """A server rule refused the request before anything was queued (must not delay the
         refusal: post in the background)."""
+        ...
+
+
+class WeeklyPoster(Protocol):
+    """Posts a server's top of the week in its gallery (the Discord side)."""
+
+    async def post_weekly(
+        self,
+        guild_id: int,
+        gallery_channel_id: int,
+        shares: Sequence[Share],
+        monday: float,
+        previous_post_id: int | None,
+    ) -> int | None:
+        """Post and pin the week's best (unpinning last week's); returns the post's id, or None
+        when it could not be posted (logged)."""
         ...

@@ -4,10 +4,10 @@ stops the others. The watcher, the waiting line and the request flow report to o
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 
 from bot.core.ports import RequestReporter
-from bot.core.types import ImagineRequest, InterruptedEnqueue, Job, Waiting
+from bot.core.types import ImagineRequest, InterruptedEnqueue, Job, LinePlace, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ class Reporters:
     async def interrupted(self, enqueue: InterruptedEnqueue) -> None:
         for reporter in self._reporters:
             await _guarded(reporter.interrupted(enqueue), reporter, "interrupted")
+
+    async def line_moved(self, places: Sequence[LinePlace]) -> None:
+        for reporter in self._reporters:
+            await _guarded(reporter.line_moved(places), reporter, "line_moved")
 
     async def refused(self, request: ImagineRequest, rule: str) -> None:
         for reporter in self._reporters:

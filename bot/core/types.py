@@ -40,6 +40,7 @@ class ImagineRequest:
     negative_prompt: str | None = None
     input_image: str | None = None  # a public URL of the image to edit
     input_is_upload: bool = False  # the image to edit is someone's own upload, not a bot result
+    parent_id: str | None = None  # the image this one remixes (Reroll, Vary, Edit): its lineage
 
     @property
     def guild_id(self) -> int | None:
@@ -69,6 +70,7 @@ class ImagineRequest:
             negative_prompt=_str(params.get("negative_prompt")),
             input_image=input_image,
             input_is_upload=input_image is not None,
+            parent_id=job.generation_id,
         )
 
 
@@ -88,6 +90,7 @@ class Order:
     params: dict[str, Any]
     count: int = 1
     upload_limit: int | None = None
+    parent_id: str | None = None  # the image this one remixes, if any
 
 
 LINE_PREFIX = "line-"  # request ids of requests that waited in line: line-<waiting id>
@@ -95,12 +98,14 @@ LINE_PREFIX = "line-"  # request ids of requests that waited in line: line-<wait
 
 @dataclass(frozen=True)
 class Waiting:
-    """A request in the bot's own waiting line (oldest first, kept across restarts)."""
+    """A request in the bot's own waiting line (kept across restarts). It waits for its owner's
+    own images to finish (the per-person limit), for room under the bot's cap, or both."""
 
     id: int
     order: Order
     status_message_id: int | None
     created_at: float
+    owner_limit: int = 0  # the owner's images-at-once limit when asked; 0: none (exempt)
 
     @property
     def request_id(self) -> str:
@@ -121,6 +126,32 @@ class Waiting:
     @property
     def prompt(self) -> str:
         return self.order.prompt
+
+
+@dataclass(frozen=True)
+class LinePlace:
+    """Where a waiting request stands, as its status message tells it."""
+
+    waiting: Waiting
+    own_place: int  # 1-based, among its owner's waiting requests (their own order)
+    own_total: int
+    owner_in_flight: int  # the owner's images at Oxen now
+    waits_for_own: bool  # True: for one of its owner's images to finish; False: for room
+    # under the bot's cap, taking its turn across servers and people
+    line_place: int | None = None  # its turn among those waiting for room, once counted
+
+
+Owner = tuple[int | None, int]  # (guild id, requester id): a person, per server (DMs apart)
+
+
+@dataclass(frozen=True)
+class LineSnapshot:
+    """The waiting line and what its order depends on, read in one go from the store."""
+
+    waiting: list[Waiting]  # oldest first
+    in_flight: dict[Owner, int]  # each owner's images at Oxen now
+    guild_last_sent: dict[int | None, float]  # when each server last had a request sent to Oxen
+    owner_last_sent: dict[Owner, float]  # when each owner did
 
 
 def waiting_id(request_id: str) -> int | None:
@@ -170,6 +201,7 @@ class NewJob:
     status_message_id: int | None = None
     upload_limit: int | None = None  # the channel's attachment_size_limit at request time
     request_id: str | None = None  # groups one request's generations; the first generation id
+    parent_id: str | None = None  # the image this one remixes (Reroll, Vary, Edit), if any
 
 
 @dataclass(frozen=True)
@@ -196,6 +228,7 @@ class Job:
     upload_limit: int | None
     request_id: str  # the first generation id of the request this job belongs to
     started_at: float | None  # when Oxen started processing it (Unix seconds), once seen
+    parent_id: str | None = None  # the image this one remixes (Reroll, Vary, Edit), if any
 
     @property
     def is_processing(self) -> bool:
@@ -209,7 +242,8 @@ class Job:
 class GuildSettings:
     """What admins change at run time with /imagine-admin (kept in the store)."""
 
-    max_in_flight: int = 2  # per user, images being made at once
+    max_in_flight: int = 4  # per user, images at Oxen at once; more wait their turn
+    max_waiting: int = 8  # per user, images waiting their turn; beyond this, refused
     cooldown_seconds: int = 0  # per user, between requests
     daily_quota: int = 25  # per user, images per UTC day; 0 = unlimited
     daily_budget: int = 0  # per server, images per UTC day; 0 = unlimited
@@ -221,6 +255,11 @@ class GuildSettings:
     spoiler_results: bool = False  # every posted image hidden behind a spoiler
     upload_edits_nsfw_only: bool = False  # editing people's own uploads only in NSFW channels
     audit_channel_id: int | None = None  # where each request is logged; None: no audit log
+    gallery_channel_id: int | None = None  # the server gallery (a forum or media channel)
+    gallery_nsfw_channel_id: int | None = None  # the age-restricted gallery, for NSFW images
+    auto_share_votes: int = 0  # votes that share an image (if its creator allows it); 0: off
+    weekly_top: bool = False  # a pinned "top of the week" post in the gallery every Monday
+    gallery_theme: str | None = None  # a tag name applied to gallery posts while it is set
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -240,6 +279,7 @@ class GuildSettings:
         """Each setting as an admin reads it, for /imagine-admin show and before/after."""
         return {
             "Images at once per user": str(self.max_in_flight),
+            "Images waiting per user": str(self.max_waiting),
             "Cooldown per user": f"{self.cooldown_seconds} s" if self.cooldown_seconds else "none",
             "Daily images per user": str(self.daily_quota or "unlimited"),
             "Daily images for the server": str(self.daily_budget or "unlimited"),
@@ -253,6 +293,15 @@ class GuildSettings:
             "Spoiler on results": "on" if self.spoiler_results else "off",
             "Editing uploads": "NSFW channels only" if self.upload_edits_nsfw_only else "anywhere",
             "Audit channel": f"<#{self.audit_channel_id}>" if self.audit_channel_id else "off",
+            "Gallery": f"<#{self.gallery_channel_id}>" if self.gallery_channel_id else "off",
+            "NSFW gallery": f"<#{self.gallery_nsfw_channel_id}>"
+            if self.gallery_nsfw_channel_id
+            else "off",
+            "Auto-share": f"at {self.auto_share_votes} votes, with the creator's consent"
+            if self.auto_share_votes
+            else "off",
+            "Top of the week post": "on" if self.weekly_top else "off",
+            "Gallery theme": f"`{self.gallery_theme}`" if self.gallery_theme else "none",
         }
 
 
@@ -260,10 +309,90 @@ class GuildSettings:
 class Usage:
     """What a user (and their server) has used, counted from the job store (survives restarts)."""
 
-    in_flight: int = 0
-    images_today: int = 0
+    in_flight: int = 0  # images at Oxen now
+    waiting: int = 0  # images waiting their turn in the bot's line
+    images_today: int = 0  # including those waiting: the line can't get around a quota
     last_request_at: float | None = None
     server_images_today: int = 0
+
+
+class RefusalRule(StrEnum):
+    """Which kind of server rule refused a request: a small fixed set (a metric label), unlike
+    the audit channel's words, which name the limit or the banned term."""
+
+    CHANNEL = "channel"  # /imagine-admin channels
+    BANNED_TERM = "banned_term"  # /imagine-admin banned
+    UPLOAD_EDIT = "upload_edit"  # /imagine-admin upload-edits
+    FAIR_USE = "fair_use"  # /imagine-admin limits
+
+
+# --- the server gallery: shared images, votes, each member's choices ------------------------------
+
+
+@dataclass(frozen=True)
+class NewShare:
+    """An image posted to the server's gallery (a forum post whose id is its thread's)."""
+
+    generation_id: str
+    guild_id: int
+    gallery_channel_id: int  # the forum or media channel
+    post_id: int  # the gallery post: its thread id, which is also its starter message's id
+    creator_id: int  # who asked for the image (the credit goes to them)
+    creator_name: str  # their display name when shared (names in lists never ping)
+    shared_by_id: int  # the creator, a moderator, or the creator's consent (auto-share)
+    title: str
+    prompt: str | None  # None: the creator kept it private (then it is not searchable either)
+    model: str
+    nsfw: bool  # from an age-restricted channel or a spoilered server: the NSFW gallery only
+    auto: bool = False  # shared by votes, with the creator's consent
+
+
+@dataclass(frozen=True)
+class Share:
+    generation_id: str
+    guild_id: int
+    gallery_channel_id: int
+    post_id: int
+    creator_id: int
+    creator_name: str
+    shared_by_id: int
+    title: str
+    prompt: str | None
+    model: str
+    nsfw: bool
+    auto: bool
+    hidden: bool  # a moderator hid the post (archived and locked): in no list
+    shared_at: float
+    votes: int = 0  # members' votes, the creator's own never counted
+
+    @property
+    def post_url(self) -> str:
+        return f"https://discord.com/channels/{self.guild_id}/{self.post_id}"
+
+
+@dataclass(frozen=True)
+class GalleryPrefs:
+    """A member's own choices about the gallery (per server). Nothing is published without
+    consent: auto-share is off until they turn it on."""
+
+    auto_share: bool = False  # their images may be shared when they get enough votes
+    show_prompt: bool = True  # auto-shared posts show the prompt
+
+
+@dataclass(frozen=True)
+class Vote:
+    voted: bool  # the member's vote is in now (False: they took it back)
+    votes: int  # the image's count now
+
+
+@dataclass(frozen=True)
+class WeeklyPost:
+    """A server's latest top-of-the-week post: made on ``monday`` (00:00 UTC), for the seven
+    days before it."""
+
+    guild_id: int
+    monday: float
+    post_id: int | None  # None: no post that week (turned on mid-week, or nothing shared)
 
 
 def _str(value: object) -> str | None:

@@ -1,8 +1,10 @@
-"""The bot's own waiting line, for requests beyond MAX_GENERATIONS_IN_FLIGHT.
+"""The bot's own waiting line: requests that wait their turn instead of being refused.
 
-Oxen queues without limit, but the person running the bot may want at most N generations at
-Oxen at once. Requests past that wait here, in the store (a restart keeps them), first come first
-served, and go to Oxen as generations finish. Their status messages show their place in line.
+A request waits when its owner already has their images-at-once limit at Oxen (it starts when
+one of theirs finishes), or when the bot is at MAX_GENERATIONS_IN_FLIGHT (it takes its turn,
+across servers and people: see bot.core.turns). The line is in the store, so a restart keeps
+it; the pump sends whoever's turn it is whenever room frees, and tells the reporters where every
+waiting request now stands.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
+from bot.core import turns
 from bot.core.enqueue import Enqueuer, NothingQueued
 from bot.core.errors import OXEN_UNKNOWN_OUTCOME, explain_oxen_error
 from bot.core.ports import RequestReporter, Store
-from bot.core.types import Order, Waiting
+from bot.core.types import LinePlace, Order, Owner, Waiting
 from bot.oxen import OxenConnectionError, OxenError, OxenTimeout, RateLimited, ServerError
 
 log = logging.getLogger(__name__)
@@ -23,6 +28,11 @@ log = logging.getLogger(__name__)
 # Oxen did not take it and says nothing against it: keep its place and try again later.
 _TRY_AGAIN = (RateLimited, ServerError, OxenConnectionError)
 _SAFETY_TICK = 30.0
+_PLACES_EVERY = 1.0  # seconds: places are recomputed at most this often, however busy
+
+
+def _owner(order: Order) -> Owner:
+    return (order.guild_id, order.requester_id)
 
 
 class WaitingLine:
@@ -40,49 +50,73 @@ class WaitingLine:
         self._enqueuer = enqueuer
         self._reporter = reporter
         self._tell = tell  # the requester, mentioned, in the channel (or DMs)
-        self.cap = cap  # 0: no cap, nobody waits
+        self.cap = cap  # the bot's cap on generations at Oxen; 0: no cap
         self._retry_delay = retry_delay
-        self._sending = 0  # images on their way to Oxen, not yet counted in the store
+        # Images on their way to Oxen, not yet counted in the store: in all, and per owner.
+        self._sending_total = 0
+        self._sending: Counter[Owner] = Counter()
+        self._ready = 0  # waiting requests that only wait for room under the cap (last pass)
+        self.waiting = 0  # requests in line when the pump last looked (within ~1 s of a change)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._places_due = False
+        self._places_at = 0.0
 
     # --- admission ----------------------------------------------------------------------------
 
-    async def admit(self, count: int, *, first_in_line: bool = False) -> bool:
-        """Reserve room for ``count`` images at Oxen now, or say the request must wait. A batch
-        larger than the cap goes when nothing else is in flight. Call release() after sending."""
-        self._sending += count  # before any await: requests racing here see each other
+    async def admit(self, order: Order) -> bool:
+        """Reserve room under the bot's cap for a request its owner has room for, or say it
+        must wait its turn. If admitted, call release() once it is stored (or refused)."""
         if self.cap <= 0:
+            self._reserve(order)
             return True
-        if not first_in_line and await self._store.line.count():
-            admitted = False  # first come, first served: nobody overtakes the line
-        else:
-            others = await self._store.jobs.in_flight() + self._sending - count
-            admitted = others + count <= self.cap or others == 0
-        if not admitted:
-            self._sending -= count
-        return admitted
+        in_flight = await self._store.jobs.in_flight()
+        # From here to the reservation nothing awaits: racing requests see each other's.
+        if self._ready:
+            return False  # others are waiting for this room: it is their turn first
+        others = in_flight + self._sending_total
+        if others and others + order.count > self.cap:
+            return False
+        self._reserve(order)
+        return True
 
-    def release(self, count: int) -> None:
-        """The admitted images are stored (or were refused): the store counts them now."""
-        self._sending -= count
+    def release(self, order: Order) -> None:
+        """The reserved images are stored (or were refused): the store counts them now."""
+        self._sending_total -= order.count
+        self._sending[_owner(order)] -= order.count
+        if self._sending[_owner(order)] <= 0:
+            del self._sending[_owner(order)]
 
-    async def join(self, order: Order) -> Waiting:
-        waiting = await self._store.line.add(order)
-        log.info("request from user %s waits in line (cap %d)", order.requester_id, self.cap)
+    def _reserve(self, order: Order) -> None:
+        self._sending_total += order.count
+        self._sending[_owner(order)] += order.count
+
+    async def join(
+        self, order: Order, *, owner_limit: int, waits_for_own: bool, owner_in_flight: int
+    ) -> LinePlace:
+        """Put the request in line; returns where it stands, as far as is known without
+        counting the whole line (the pump reports its exact turn within a second)."""
+        waiting = await self._store.line.add(order, owner_limit)
+        log.info("request from user %s waits its turn (line id %s)", order.requester_id, waiting.id)
         self.wake()  # room may have freed while it was being added
-        return waiting
+        own = len(await self._store.line.for_user(order.guild_id, order.requester_id))
+        return LinePlace(waiting, own, own, owner_in_flight, waits_for_own=waits_for_own)
+
+    async def places(self) -> list[LinePlace]:
+        """Every waiting request and where it stands now."""
+        places = turns.plan(await self._store.line.snapshot(), self._sending)
+        self.waiting = len(places)  # for the metrics: the line as last looked at (no query)
+        return places
 
     # --- the pump -----------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """A generation finished (or a request joined): see whether the next one may go."""
-        if self.cap > 0:
-            self._wakeup.set()
+        """A generation finished, a request joined or left: see whose turn it is."""
+        self._wakeup.set()
 
     def start(self) -> None:
-        if self._task is None and self.cap > 0:
+        if self._task is None:
             self._wakeup.set()  # requests left in line by the last run
             self._task = asyncio.create_task(self._run(), name="imagine-waiting-line")
 
@@ -96,37 +130,57 @@ class WaitingLine:
     async def _run(self) -> None:
         retry_soon = False
         while not self._stopping:
-            # Woken when a generation finishes; the tick is a safety net (and, after Oxen was
-            # busy, the retry).
+            # Woken when something changes; the tick is a safety net (and, after Oxen was
+            # busy, the retry). Places due soon shorten the wait.
             tick = self._retry_delay if retry_soon else _SAFETY_TICK
+            if self._places_due:
+                tick = min(tick, max(0.0, self._places_at + _PLACES_EVERY - time.monotonic()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), tick)
+            woken = self._wakeup.is_set()
             self._wakeup.clear()
             if self._stopping:
                 break
             try:
-                retry_soon = await self.send_what_fits()
+                if woken or not self._places_due:
+                    retry_soon = await self.send_what_fits()
+                await self._report_places()
             except Exception:
                 log.exception("the waiting line failed; trying again shortly")
                 retry_soon = True
 
     async def send_what_fits(self) -> bool:
-        """Send requests from the front of the line while there is room. Returns True if Oxen
-        was busy and the front request must be tried again later."""
+        """Send whoever's turn it is while there is room. Returns True if Oxen was busy and
+        the request must be tried again later."""
+        self._places_due = True  # whatever happens, places may have moved
         while not self._stopping:
-            line = await self._store.line.in_order(limit=1)
-            if not line:
+            order = turns.plan(await self._store.line.snapshot(heads_only=True), self._sending)
+            ready = [place for place in order if not place.waits_for_own]
+            self._ready = len(ready)
+            if not ready:
                 return False
-            front = line[0]
-            if not await self.admit(front.order.count, first_in_line=True):
-                return False
+            front = ready[0].waiting
+            if self.cap > 0:
+                # No await between this count and the reservation below.
+                others = await self._store.jobs.in_flight() + self._sending_total
+                if others and others + front.order.count > self.cap:
+                    return False  # its turn, but no room yet: nobody overtakes it
+            self._reserve(front.order)
             try:
                 busy = await self._send(front)
             finally:
-                self.release(front.order.count)
+                self.release(front.order)
             if busy:
                 return True
         return False
+
+    async def _report_places(self) -> None:
+        """Tell the reporters where every waiting request stands (at most once a second)."""
+        if not self._places_due or time.monotonic() - self._places_at < _PLACES_EVERY:
+            return
+        self._places_due = False
+        self._places_at = time.monotonic()
+        await self._reporter.line_moved(await self.places())
 
     async def _send(self, front: Waiting) -> bool:
         """Send the front request; True if Oxen was busy and it went back to its place."""

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 
 from bot.core.limits import (
@@ -24,14 +24,20 @@ from bot.core.limits import (
     MAX_DELIVERY_ATTEMPTS,
     PRUNE_BATCH,
 )
+from bot.core.log_context import job_context, log_context
+from bot.core.metrics import Metrics
+from bot.core.open_jobs import OpenJobs
 from bot.core.ports import Deliverer, DeliveryFailed, RequestReporter, Store
 from bot.core.text import duration
-from bot.core.types import Job, JobStatus
+from bot.core.types import Job, JobStatus, NewJob
 from bot.oxen import Generation, GenerationStatus, NotFound, OxenClient, OxenError
 
 log = logging.getLogger(__name__)
 
 _YOUNG_JOB_SECONDS = 30.0
+# While events flow and some of our generations may still be queued at Oxen, Oxen's list is
+# read this often, so "being made" shows within a few seconds of Oxen starting one.
+_STARTED_CHECK_SECONDS = 3.0
 _MIN_PASS_GAP = 0.5
 _PRUNE_EVERY = 600.0  # seconds between prunes once the backlog of old rows is gone
 _DAY = 86_400.0
@@ -57,6 +63,7 @@ class Watcher:
         idle_interval: float = 60.0,
         max_concurrent_deliveries: int = MAX_CONCURRENT_DELIVERIES,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self._oxen = oxen
         self._store = store
@@ -73,6 +80,9 @@ class Watcher:
         self._idle_interval = idle_interval
         self._clock = clock
         self._wakeup = asyncio.Event()
+        self._pass_now = False  # a wake() asked for a pass (else the event only moves the tick)
+        self._awaiting_start = False  # some of our generations may still be queued at Oxen
+        self._refresh_again = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[str] = set()
@@ -82,6 +92,9 @@ class Watcher:
         self._push_healthy = False
         self._newest_pending_at = 0.0
         self._last_pass_at = 0.0
+        self._metrics = metrics or Metrics(process=False)
+        # What is open now, for the gauges: kept from the passes' reads and what happens between.
+        self.open_jobs = OpenJobs(clock=clock)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -91,13 +104,22 @@ class Watcher:
 
     def wake(self) -> None:
         """Run a pass now instead of waiting for the tick (e.g. the event stream reconnected)."""
+        self._pass_now = True
         self._wakeup.set()
 
-    def job_added(self) -> None:
+    def job_added(self, jobs: Iterable[NewJob] = ()) -> None:
         """A new job was stored. While events flow its completion arrives by push, and the
         safety-net tick (which keeps running while events flow) is soon enough: no extra poll."""
+        ids = [job.generation_id for job in jobs]
+        self.open_jobs.added(ids)
+        self._metrics.generations_enqueued(len(ids))
         if not self._push_healthy:
             self.wake()
+        elif not self._awaiting_start:
+            # Its completion comes by push, but "being made" needs a look at Oxen's list: bring
+            # the next tick close (one list for every job added meanwhile), no pass right now.
+            self._awaiting_start = True
+            self._wakeup.set()
 
     def push_changed(self, healthy: bool) -> None:
         """The completion event stream came up or went down."""
@@ -113,12 +135,19 @@ class Watcher:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def died(self) -> bool:
+        """The loop ended without stop() (cancelled or crashed): nothing follows the jobs now.
+        False before start() and after a clean stop()."""
+        return self._task is not None and self._task.done() and not self._stopping
+
     async def stop(self) -> None:
         """Take no new pass; let the pass in flight finish."""
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            # A loop that died (cancelled from outside) has nothing left to finish.
+            await asyncio.gather(self._task, return_exceptions=True)
         while self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self._status_refresh is not None:
@@ -132,6 +161,7 @@ class Watcher:
         while not self._stopping:
             # Cleared before the pass, so a wake() during the pass triggers the next one at once.
             self._wakeup.clear()
+            self._pass_now = False
             self._last_pass_at = time.monotonic()
             has_open = True
             try:
@@ -146,17 +176,33 @@ class Watcher:
             # (without a wake) is polled within one safety-net tick.
             busy = has_open or self._push_healthy
             timeout = self.next_interval() if busy else self._idle_interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            await self._sleep_until(time.monotonic() + timeout)
             # Coalesce bursts of wakes (many /imagine at once) into at most one pass per gap.
             gap = self._last_pass_at + min(_MIN_PASS_GAP, self._poll_interval) - time.monotonic()
             if gap > 0 and not self._stopping:
                 await asyncio.sleep(gap)
 
+    async def _sleep_until(self, deadline: float) -> None:
+        """Wait for the deadline or a wake(); a new job while events flow only brings the
+        deadline closer (to when "being made" must show)."""
+        while not self._pass_now and not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            self._wakeup.clear()
+            if self._awaiting_start and self._push_healthy:
+                deadline = min(deadline, time.monotonic() + _STARTED_CHECK_SECONDS)
+
     def next_interval(self) -> float:
         """Seconds to the next poll: short while jobs are young and events are down (Oxen asks
-        for 2-5 s for images), longer once jobs are older, much longer while events flow."""
+        for 2-5 s for images), longer once jobs are older. While events flow, completions come
+        by push: a look at Oxen's list every few seconds only while some of our generations may
+        still be queued there (to show "being made"), else a slow safety net."""
         if self._push_healthy:
+            if self._awaiting_start:
+                return _STARTED_CHECK_SECONDS
             return min(15.0, self._poll_interval * 5)
         if self._clock() - self._newest_pending_at <= _YOUNG_JOB_SECONDS:
             return self._poll_interval
@@ -181,7 +227,13 @@ class Watcher:
 
     async def run_pass(self) -> bool:
         """Check every open job once. Returns whether any job is still open."""
-        jobs = await self._store.jobs.open()
+        reading = self.open_jobs.read_started()
+        try:
+            jobs = await self._store.jobs.open()
+        except BaseException:
+            self.open_jobs.read_failed(reading)
+            raise
+        self.open_jobs.read_done(reading, jobs)
         if not jobs:
             return False
         pending = [job for job in jobs if job.status is JobStatus.PENDING]
@@ -194,6 +246,7 @@ class Watcher:
                 log.warning("could not list Oxen's active generations (%s); retrying", err)
                 return True
             pending = await self._note_started(pending, active)
+            self._awaiting_start = any(job.started_at is None for job in pending)
             for job in pending:
                 generation = active.get(job.generation_id)
                 still_running = generation is not None and not generation.status.is_terminal
@@ -217,6 +270,8 @@ class Watcher:
         if not started:
             return pending
         await self._store.jobs.set_started(started)
+        for generation_id in started:
+            self.open_jobs.started(generation_id)
         return [
             replace(job, started_at=started[job.generation_id])
             if job.generation_id in started
@@ -224,23 +279,50 @@ class Watcher:
             for job in pending
         ]
 
-    def _refresh_status(self, pending: list[Job]) -> None:
-        """Update status messages in the background; a slow Discord never holds up a pass."""
+    def _left_oxen(self) -> None:
+        """A generation stopped counting as at Oxen: the waiting line may move, and the places
+        of the requests queued behind it move up."""
+        self._generation_finished()
+        self._refresh_status()
+
+    def _refresh_status(self, pending: list[Job] | None = None) -> None:
+        """Update status messages in the background; a slow Discord never holds up a pass.
+        ``None``: read what is open from the store (after a job finished or was cancelled: the
+        places behind it move up at once, without a call to Oxen)."""
         if self._status_refresh is not None and not self._status_refresh.done():
-            return  # the next pass catches up
+            self._refresh_again = True  # coalesced: one more round when this one ends
+            return
         self._status_refresh = asyncio.create_task(
             self._guarded_refresh(pending), name="imagine-status-refresh"
         )
 
-    async def _guarded_refresh(self, pending: list[Job]) -> None:
-        try:
-            await self._reporter.refresh(pending)
-        except Exception:
-            log.exception("updating status messages failed; the next pass retries")
+    async def _guarded_refresh(self, pending: list[Job] | None) -> None:
+        while True:
+            self._refresh_again = False
+            try:
+                if pending is None:
+                    jobs = await self._store.jobs.open()
+                    pending = [job for job in jobs if job.status is JobStatus.PENDING]
+                await self._reporter.refresh(pending)
+            except Exception:
+                log.exception("updating status messages failed; the next pass retries")
+            if not self._refresh_again or self._stopping:
+                return
+            pending = None
 
     async def _with_slot(self, job: Job, work: Awaitable[None]) -> None:
         async with self._delivery_slots:
             await self._guarded(job, work)
+
+    def _closed(self, job: Job, outcome: str, *, posted: bool = False) -> None:
+        """The job's outcome reached Discord (``posted``: as an image or a message), or never
+        will; counted once here."""
+        learnt_at = self.open_jobs.closed(job.generation_id)
+        self._metrics.generation_finished(outcome)
+        if posted and outcome == GenerationStatus.SUCCEEDED:
+            self._metrics.request_took(self._clock() - job.created_at)
+            if learnt_at is not None:
+                self._metrics.delivery_took(time.monotonic() - learnt_at)
 
     def _stalled(self, job: Job) -> bool:
         return self._clock() - job.created_at > self._max_age
@@ -248,13 +330,17 @@ class Watcher:
     async def explain_interrupted_enqueues(self) -> None:
         """Prompts that were on their way to Oxen when the bot died: tell their requesters."""
         for enqueue in await self._store.intents.interrupted():
-            try:
-                await self._delivery.explain_interrupted(enqueue)
-            except DeliveryFailed as err:
-                log.error("could not tell user %s about an interrupted enqueue: %s",
-                          enqueue.requester_id, err)  # fmt: skip
-            await self._reporter.interrupted(enqueue)
-            await self._store.intents.forget(enqueue.id)
+            with log_context(
+                request_id=enqueue.request_id, guild_id=enqueue.guild_id,
+                channel_id=enqueue.channel_id, user_id=enqueue.requester_id,
+            ):  # fmt: skip
+                try:
+                    await self._delivery.explain_interrupted(enqueue)
+                except DeliveryFailed as err:
+                    log.error("could not tell user %s about an interrupted enqueue: %s",
+                              enqueue.requester_id, err)  # fmt: skip
+                await self._reporter.interrupted(enqueue)
+                await self._store.intents.forget(enqueue.id)
 
     async def _check_pending(self, job: Job, active: Generation | None) -> None:
         if active is not None and not active.status.is_terminal:
@@ -296,37 +382,44 @@ class Watcher:
     async def cancel(self, generation_id: str, reason: str) -> bool:
         """Cancel one generation at Oxen. Returns False if it was already finished: then it is
         delivered as usual, since it was paid for. OxenError propagates (nothing changed)."""
-        with self._claim(generation_id) as claimed:
+        with log_context(generation_id=generation_id), self._claim(generation_id) as claimed:
             if not claimed:
                 return False  # being finished right now
             job = await self._store.jobs.get(generation_id)
             if job is None or job.status is not JobStatus.PENDING:
                 return False
-            with contextlib.suppress(NotFound):
-                await self._oxen.cancel(generation_id)
-            # A DELETE on a finished generation is a no-op at Oxen: ask how it ended.
-            try:
-                generation: Generation | None = await self._oxen.get_generation(generation_id)
-            except NotFound:
-                generation = None
-            if generation is not None and generation.status in _FINISHED_ANYWAY:
-                await self._store.jobs.record_outcome(
-                    generation_id, generation.status.value,
-                    result_url=generation.result_url, error=generation.error_message,
-                )  # fmt: skip
-                self._generation_finished()
-                refreshed = await self._store.jobs.get(generation_id)
-                assert refreshed is not None
-                await self._guarded(refreshed, self._post(refreshed))
-                return False
+            with job_context(job):
+                return await self._cancel_pending(job, reason)
+
+    async def _cancel_pending(self, job: Job, reason: str) -> bool:
+        generation_id = job.generation_id
+        with contextlib.suppress(NotFound):
+            await self._oxen.cancel(generation_id)
+        # A DELETE on a finished generation is a no-op at Oxen: ask how it ended.
+        try:
+            generation: Generation | None = await self._oxen.get_generation(generation_id)
+        except NotFound:
+            generation = None
+        if generation is not None and generation.status in _FINISHED_ANYWAY:
             await self._store.jobs.record_outcome(
-                generation_id, GenerationStatus.CANCELLED.value, result_url=None, error=reason
-            )
-            self._generation_finished()
-            # The status message says it was cancelled; no other post is needed.
-            await self._store.jobs.mark_delivered(generation_id, job.status_message_id)
-            log.info("generation %s %s", generation_id, reason)
-            return True
+                generation_id, generation.status.value,
+                result_url=generation.result_url, error=generation.error_message,
+            )  # fmt: skip
+            self.open_jobs.outcome_known(generation_id)
+            self._left_oxen()
+            refreshed = await self._store.jobs.get(generation_id)
+            assert refreshed is not None
+            await self._guarded(refreshed, self._post(refreshed))
+            return False
+        await self._store.jobs.record_outcome(
+            generation_id, GenerationStatus.CANCELLED.value, result_url=None, error=reason
+        )
+        self._left_oxen()
+        # The status message says it was cancelled; no other post is needed.
+        await self._store.jobs.mark_delivered(generation_id, job.status_message_id)
+        self._closed(job, GenerationStatus.CANCELLED)
+        log.info("generation %s %s", generation_id, reason)
+        return True
 
     # --- finishing a job (called by passes and by push sources) ----------------------------------
 
@@ -354,7 +447,10 @@ class Watcher:
     ) -> bool:  # fmt: skip
         async with self._delivery_slots:
             try:
-                return await self.finish(generation_id, status, result_url=result_url, error=error)
+                with log_context(generation_id=generation_id):
+                    return await self.finish(
+                        generation_id, status, result_url=result_url, error=error
+                    )
             except Exception:
                 log.exception("finishing generation %s failed; polling will retry", generation_id)
                 return False
@@ -377,7 +473,8 @@ class Watcher:
             await self._store.jobs.record_outcome(
                 generation_id, status.value, result_url=result_url, error=error
             )
-            self._generation_finished()
+            self.open_jobs.outcome_known(generation_id)
+            self._left_oxen()
             job = await self._store.jobs.get(generation_id)
             assert job is not None
             await self._guarded(job, self._post(job))
@@ -399,6 +496,7 @@ class Watcher:
             existing = await self._delivery.find_existing(job)
             if existing is not None:
                 await self._store.jobs.mark_delivered(job.generation_id, existing)
+                self._closed(job, _outcome(job))
                 log.info("generation %s was already posted (%s)", job.generation_id, existing)
                 return
             await self._post(job)
@@ -420,25 +518,33 @@ class Watcher:
             message_id = await self._delivery.deliver(job)
         except DeliveryFailed as err:
             await self._store.jobs.mark_undeliverable(job.generation_id, str(err))
+            self._closed(job, "undeliverable")
             log.error(
                 "generation %s undeliverable (guild %s, channel %s, user %s): %s",
                 job.generation_id, job.guild_id, job.channel_id, job.requester_id, err,
             )  # fmt: skip
         else:
             await self._store.jobs.mark_delivered(job.generation_id, message_id)
+            self._closed(job, _outcome(job), posted=True)
             log.info("generation %s delivered (%s)", job.generation_id, job.outcome)
         if not await self._store.jobs.open_in_request(job.request_id):
             await self._reporter.finish(job)
 
     async def _guarded(self, job: Job, work: Awaitable[None]) -> None:
         """Run one job's work; a failure is logged and counted, never raised to the pass."""
+        with job_context(job):
+            await self._guarded_work(job, work)
+
+    async def _guarded_work(self, job: Job, work: Awaitable[None]) -> None:
         try:
             await work
         except Exception as err:
+            self._metrics.job_attempt_failed()
             attempts = await self._store.jobs.record_attempt(job.generation_id)
             if attempts >= self._max_attempts and job.status is not JobStatus.PENDING:
                 reason = type(err).__name__
                 await self._store.jobs.mark_undeliverable(job.generation_id, reason)
+                self._closed(job, "undeliverable")
                 log.error(
                     "generation %s undeliverable after %d attempts (guild %s, channel %s, "
                     "user %s): %s",
@@ -453,3 +559,9 @@ class Watcher:
 
 
 _FINISHED_ANYWAY = (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED)
+_TERMINAL = frozenset(s.value for s in GenerationStatus if s.is_terminal)
+
+
+def _outcome(job: Job) -> str:
+    """The job's outcome as a metric label: Oxen's terminal status."""
+    return job.outcome if job.outcome in _TERMINAL else GenerationStatus.FAILED.value

@@ -1,5 +1,6 @@
 """What each button does when pressed. Anyone may Reroll, Vary, Edit or ask for Info (the new
-job is theirs); Cancel and Delete are for the requester and people with Manage Messages."""
+job is theirs); Cancel and Delete are for the requester and people with Manage Messages. Share,
+⭐, Withdraw and Hide are the gallery's (bot.discord_app.gallery)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bot.discord_app import render
 from bot.discord_app.attachments import image_url
 from bot.discord_app.buttons import Action
 from bot.discord_app.flow import RequestFlow
+from bot.discord_app.gallery import Gallery
 from bot.discord_app.modals import EditModal, VaryModal
 from bot.discord_app.origin import origin_of
 
@@ -31,10 +33,13 @@ def may_manage(interaction: discord.Interaction, requester_id: int) -> bool:
 
 
 class ButtonActions:
-    def __init__(self, flow: RequestFlow, imagine: ImagineService, jobs: JobRepository) -> None:
+    def __init__(
+        self, flow: RequestFlow, imagine: ImagineService, jobs: JobRepository, gallery: Gallery
+    ) -> None:
         self._flow = flow
         self._imagine = imagine
         self._jobs = jobs
+        self._gallery = gallery
         self._handlers: dict[Action, Callable[[discord.Interaction, str], Awaitable[None]]] = {
             Action.CANCEL: self.cancel,
             Action.REROLL: self.reroll,
@@ -42,6 +47,10 @@ class ButtonActions:
             Action.EDIT: self.edit,
             Action.INFO: self.info,
             Action.DELETE: self.delete,
+            Action.SHARE: gallery.share_pressed,
+            Action.VOTE: gallery.vote_pressed,
+            Action.WITHDRAW: gallery.withdraw_pressed,
+            Action.HIDE: gallery.hide_pressed,
         }
 
     async def press(self, interaction: discord.Interaction, action: Action, target: str) -> None:
@@ -76,12 +85,13 @@ class ButtonActions:
         url = image_url(interaction.message) if interaction.message else None
         if url is None:
             raise UserFacingError("I can't find the image on this message any more.")
-        # upload=False: the image is one of the bot's own results.
-        await interaction.response.send_modal(EditModal(self._flow, url, upload=False))
+        # upload=False: the image is one of the bot's own results, and the new one remixes it.
+        modal = EditModal(self._flow, url, upload=False, parent_id=generation_id)
+        await interaction.response.send_modal(modal)
 
     async def info(self, interaction: discord.Interaction, generation_id: str) -> None:
-        job = await self._job(generation_id)
-        await interaction.response.send_message(embed=render.info_embed(job), ephemeral=True)
+        # With the remix lineage; on a gallery post, without a prompt its creator kept private.
+        await self._gallery.info(interaction, generation_id)
 
     async def delete(self, interaction: discord.Interaction, generation_id: str) -> None:
         job = await self._job(generation_id)
@@ -91,6 +101,7 @@ class ButtonActions:
             raise UserFacingError("I can't find this message any more.")
         await interaction.response.send_message("🗑️ Deleted.", ephemeral=True)
         await interaction.message.delete()
+        await self._gallery.original_deleted(job, by_user_id=interaction.user.id)
 
     async def _job(self, generation_id: str) -> Job:
         job = await self._jobs.get(generation_id)

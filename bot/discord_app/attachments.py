@@ -42,3 +42,15 @@ def check_input_image(attachment: discord.Attachment) -> None:
         )
     if attachment.width is not None and not attachment.width:
         raise UserFacingError(f"`{name}` doesn't look like a valid image.")
+
+
+_FOOTER_PREFIX = "Generation "
+
+
+def result_generation(message: discord.Message) -> str | None:
+    """The generation id of one of the bot's results (its embed's footer names it)."""
+    for embed in message.embeds:
+        text = embed.footer.text or ""
+        if text.startswith(_FOOTER_PREFIX):
+            return text.removeprefix(_FOOTER_PREFIX).strip() or None
+    return None

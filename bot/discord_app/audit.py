@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any
 
 import discord
 
 from bot.core.ports import Store
-from bot.core.types import ImagineRequest, InterruptedEnqueue, Job, JobStatus, Waiting
+from bot.core.types import (
+    ImagineRequest,
+    InterruptedEnqueue,
+    Job,
+    JobStatus,
+    LinePlace,
+    Waiting,
+)
 from bot.discord_app import render
 from bot.oxen import GenerationStatus
 
@@ -29,6 +36,9 @@ class AuditLog:
         self._posting: set[asyncio.Task[None]] = set()
 
     # --- what is audited ------------------------------------------------------------------------
+
+    async def line_moved(self, places: Sequence[LinePlace]) -> None:
+        return None  # entries are written once, at the end
 
     async def refused(self, request: ImagineRequest, rule: str) -> None:
         """A server rule refused the request (in the background: the refusal is not delayed)."""
@@ -73,6 +83,11 @@ class AuditLog:
         )
         await self._post(enqueue.guild_id, entry)
 
+    def gallery(self, guild_id: int, embed: discord.Embed) -> None:
+        """A gallery share, withdrawal, hide or unhide (posted in the background: the member's
+        answer is not delayed). The embed comes from gallery_render.audit_embed."""
+        self._in_background(self._send(guild_id, embed))
+
     async def close(self) -> None:
         """Let entries being posted finish (bounded), at shutdown."""
         if self._posting:
@@ -88,14 +103,15 @@ class AuditLog:
     async def _post(self, guild_id: int | None, entry: render.AuditEntry) -> None:
         if guild_id is None:
             return  # DMs belong to no server
+        await self._send(guild_id, render.audit_embed(entry))
+
+    async def _send(self, guild_id: int, embed: discord.Embed) -> None:
         channel_id = (await self._store.servers.get(guild_id)).audit_channel_id
         if channel_id is None:
             return
         channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
         try:
-            await channel.send(
-                embed=render.audit_embed(entry), allowed_mentions=discord.AllowedMentions.none()
-            )
+            await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as err:
             log.warning(
                 "audit entry for guild %s not posted in channel %s: %s",

@@ -29,6 +29,10 @@ class Action(StrEnum):
     EDIT = "edit"
     INFO = "info"
     DELETE = "delete"
+    SHARE = "share"  # to the server gallery
+    VOTE = "vote"  # ⭐ on a result and on its gallery post; the label carries the count
+    WITHDRAW = "withdraw"  # the creator takes the gallery post back
+    HIDE = "hide"  # a moderator hides (or shows again) a gallery post
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,10 @@ _LOOKS = {
     Action.EDIT: _Look("Edit", "🖌️"),
     Action.INFO: _Look("Info", "ℹ️"),
     Action.DELETE: _Look("Delete", "🗑️", discord.ButtonStyle.danger),
+    Action.SHARE: _Look("Share", "📤"),
+    Action.VOTE: _Look("0", "⭐"),
+    Action.WITHDRAW: _Look("Withdraw", "↩️"),
+    Action.HIDE: _Look("Hide", "🙈"),
 }
 _RESULT_ACTIONS = (Action.REROLL, Action.VARY, Action.EDIT, Action.INFO, Action.DELETE)
 
@@ -114,8 +122,28 @@ class Buttons:
     def status_view(self, request_id: str) -> discord.ui.View:
         return self._view(self.item_type(Action.CANCEL, request_id))
 
-    def result_view(self, generation_id: str) -> discord.ui.View:
-        return self._view(*(self.item_type(action, generation_id) for action in _RESULT_ACTIONS))
+    def result_view(
+        self, generation_id: str, *, votes: int = 0, shared: bool = False
+    ) -> discord.ui.View:
+        """A result's buttons, then Share (Withdraw once it is in the gallery) and ⭐ with its
+        count: seven buttons, which discord.py lays out in two rows."""
+        return self._view(
+            *(self.item_type(action, generation_id) for action in _RESULT_ACTIONS),
+            self.item_type(Action.WITHDRAW if shared else Action.SHARE, generation_id),
+            self.item_type(Action.VOTE, generation_id, label=str(votes)),
+        )
+
+    def gallery_view(
+        self, generation_id: str, *, votes: int = 0, hidden: bool = False
+    ) -> discord.ui.View:
+        """A gallery post's buttons: ⭐ with its count, Info, Withdraw (the creator) and Hide
+        (moderators; Unhide on a hidden post)."""
+        return self._view(
+            self.item_type(Action.VOTE, generation_id, label=str(votes)),
+            self.item_type(Action.INFO, generation_id),
+            self.item_type(Action.WITHDRAW, generation_id),
+            self.item_type(Action.HIDE, generation_id, label="Unhide" if hidden else None),
+        )
 
     def jobs_view(self, request_ids: list[str]) -> discord.ui.View:
         """A Cancel button per request, for /jobs (Discord's component limit caps the list)."""

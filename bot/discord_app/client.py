@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 
+import aiohttp
 import discord
 import discord.gateway
 import yarl
@@ -30,6 +32,7 @@ class ImagineBot(commands.Bot):
         guild_ids: tuple[int, ...] = (),
         discover_gateway: bool = False,
         allow_dms: bool = False,
+        http_trace: aiohttp.TraceConfig | None = None,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,  # slash commands only; no message content
@@ -37,6 +40,8 @@ class ImagineBot(commands.Bot):
             tree_cls=ImagineTree,
             allowed_mentions=discord.AllowedMentions.none(),  # a post opts in to who it pings
             help_command=None,
+            # Sees every REST answer, e.g. rate_limit_trace below (an empty one does nothing).
+            http_trace=http_trace or aiohttp.TraceConfig(),
         )
         self._meta = meta
         self._guild_ids = guild_ids
@@ -74,6 +79,12 @@ class ImagineBot(commands.Bot):
             self._lifecycle.start()
         await self._sync_commands()
 
+    @property
+    def gateway_connected(self) -> bool:
+        """READY received and the gateway's socket open now (False while it reconnects)."""
+        ws = self.ws
+        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+
     async def close(self) -> None:
         # Stop taking work and let the work in flight finish (bounded) before the connection goes.
         lifecycle, self._lifecycle = self._lifecycle, None  # close() may be called twice
@@ -104,6 +115,24 @@ class ImagineBot(commands.Bot):
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def rate_limit_trace(on_rate_limited: Callable[[], None]) -> aiohttp.TraceConfig:
+    """Calls ``on_rate_limited`` for every HTTP 429 Discord answers, on any route (REST,
+    interaction callbacks, webhooks): discord.py handles them (waits, retries) but has no hook,
+    only a log line; this sees them on its aiohttp session instead."""
+
+    async def on_request_end(
+        _session: aiohttp.ClientSession,
+        _context: SimpleNamespace,
+        params: aiohttp.TraceRequestEndParams,
+    ) -> None:
+        if params.response.status == 429:
+            on_rate_limited()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_request_end)
+    return trace
 
 
 def offer_in_dms(tree: discord.app_commands.CommandTree[ImagineBot], *, allowed: bool) -> None:

@@ -8,6 +8,7 @@ import discord
 
 from bot.core.errors import UserFacingError
 from bot.core.imagine import ImagineService
+from bot.core.log_context import log_context
 from bot.core.types import ImagineRequest
 from bot.discord_app import render
 from bot.discord_app.buttons import Buttons
@@ -30,6 +31,15 @@ class RequestFlow:
         self._allow_dms = allow_dms
 
     async def start(self, interaction: discord.Interaction, request: ImagineRequest) -> None:
+        # Every line logged while this request is handled says whose and where it is.
+        with log_context(
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+        ):
+            await self._start(interaction, request)
+
+    async def _start(self, interaction: discord.Interaction, request: ImagineRequest) -> None:
         missing = missing_post_permissions(interaction)
         if missing:
             raise UserFacingError(
@@ -50,10 +60,8 @@ class RequestFlow:
     ) -> None:
         accepted = await self._imagine.submit(request)
         prompt = request.prompt.strip()
-        if accepted.line_position is not None:
-            text = render.waiting_status(
-                prompt, accepted.model, accepted.count, accepted.line_position
-            )
+        if accepted.place is not None:
+            text = render.waiting_status(prompt, accepted.model, accepted.count, accepted.place)
         else:
             text = render.progress_status(
                 render.Progress(prompt, accepted.model, accepted.count, position=accepted.position)

@@ -44,3 +44,20 @@ def missing_permissions(
         if not getattr(perms, attribute):
             missing.append(label)
     return missing
+
+
+# What the bot needs in a gallery (a forum or media channel): posting a post is Send Messages
+# there; Manage Threads hides (archive and lock), deletes withdrawn posts and pins the weekly one.
+_GALLERY_NEEDED: tuple[tuple[str, str], ...] = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),
+    ("attach_files", "Attach Files"),
+    ("embed_links", "Embed Links"),
+    ("manage_threads", "Manage Threads"),
+)
+
+
+def missing_gallery_permissions(perms: discord.Permissions, *, tags: bool = False) -> list[str]:
+    """Names of what the bot lacks in a gallery (``tags``: also Manage Channels, to add tags)."""
+    needed = _GALLERY_NEEDED + ((("manage_channels", "Manage Channels"),) if tags else ())
+    return [label for attribute, label in needed if not getattr(perms, attribute)]

@@ -10,7 +10,7 @@ import discord
 
 from bot.core.limits import PROMPT_MAX_CHARS
 from bot.core.text import images as _images
-from bot.core.types import Job, Waiting
+from bot.core.types import Job, LinePlace
 
 # Discord limits (see shared/discord-notes.md): content 2000, embed description 4096, title 256,
 # field value 1024. We stay well inside them.
@@ -58,13 +58,30 @@ def progress_status(p: Progress) -> str:
     return line + " I'll post the result in this channel when it's ready."
 
 
-def waiting_status(prompt: str, model: str, count: int, place: int) -> str:
-    """The status message of a request in the bot's own waiting line."""
-    return (
-        f"⏳ Waiting to start {_images(count)} for {quote_prompt(prompt)} with "
-        f"`{truncate(model, 100)}`: #{place} in line. The bot is at its limit of images at "
-        "once; yours starts when one finishes. I'll post the result in this channel."
+def waiting_status(
+    prompt: str, model: str, count: int, place: LinePlace, *, moved_back_from: int | None = None
+) -> str:
+    """The status message of a request waiting its turn in the bot's own line."""
+    what = f"{_images(count)} for {quote_prompt(prompt)} with `{truncate(model, 100)}`"
+    after = " I'll post the result in this channel."
+    if place.waits_for_own:
+        own = f"#{place.own_place} of your {place.own_total} waiting"
+        if place.owner_in_flight:
+            return (
+                f"⏳ Waiting to start {what}: you have {_images(place.owner_in_flight)} being "
+                f"made here, and this one starts when one of yours finishes ({own})." + after
+            )
+        return f"⏳ Waiting to start {what}: it goes after your earlier requests ({own})." + after
+    turn = f"#{place.line_place} in line" if place.line_place else "waiting its turn in line"
+    line = (
+        f"⏳ Waiting to start {what}: {turn}. The bot is at its limit of images at once; "
+        "requests take turns across servers and people."
     )
+    if moved_back_from is not None:
+        line += (
+            f" (Moved back from #{moved_back_from}: someone with nothing being made went first.)"
+        )
+    return line + after
 
 
 def interrupted_status(prompt: str) -> str:
@@ -229,7 +246,7 @@ def group_requests(jobs: Iterable[Job]) -> list[list[Job]]:
 def jobs_list(
     requests: list[list[Job]],
     queued_in_guild: list[Job],
-    waiting: Sequence[tuple[int, Waiting]] = (),
+    waiting: Sequence[LinePlace] = (),
 ) -> str:
     """/jobs: one numbered line per request (then per request waiting in the bot's line, with
     its place), within Discord's 2000 characters."""
@@ -247,8 +264,8 @@ def jobs_list(
             state = f"queued, #{position} in this server's queue" if position else "queued"
         rows.append((first.prompt, first.model, len(jobs), state))
     rows += [
-        (w.prompt, w.order.model, w.order.count, f"waiting to start, #{place} in the bot's line")
-        for place, w in waiting
+        (p.waiting.prompt, p.waiting.order.model, p.waiting.order.count, _waiting_state(p))
+        for p in waiting
     ]
     for number, (prompt, model, count, state) in enumerate(rows, 1):
         line = (
@@ -259,6 +276,12 @@ def jobs_list(
             break
         lines.append(line)
     return "\n".join(lines)
+
+
+def _waiting_state(place: LinePlace) -> str:
+    if not place.waits_for_own:
+        return f"waiting its turn, #{place.line_place or '?'} in the bot's line"
+    return f"waiting for one of yours to finish (#{place.own_place} of {place.own_total} waiting)"
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Oxen gives no queue position, so the position shown is our own: the request's place among this
 server's generations that Oxen has not started yet, or its place in the bot's waiting line.
 Edits go through the bot's channel permissions (the status message is the bot's own), so they
-keep working after the interaction token expires, and each message is edited at most once per
-``min_edit_gap`` seconds.
+keep working after the interaction token expires. Each message is edited at most once per
+``min_edit_gap`` seconds: an edit that comes sooner waits for its turn (coalesced with any newer
+text), so a status is never left stale until some later pass.
 """
 
 from __future__ import annotations
@@ -13,21 +14,21 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import discord
 
 from bot.core.limits import DEFAULT_STATUS_EDIT_INTERVAL_SECONDS
 from bot.core.ports import Store
-from bot.core.types import ImagineRequest, InterruptedEnqueue, Job, JobStatus, Waiting
+from bot.core.types import ImagineRequest, InterruptedEnqueue, Job, JobStatus, LinePlace, Waiting
 from bot.discord_app import render
 from bot.discord_app.buttons import Buttons
 from bot.oxen import GenerationStatus
 
 log = logging.getLogger(__name__)
 
-# Waiting requests whose place in line is kept up to date on every pass; the rest catch up as
-# the line moves (each message is edited at most once per min_edit_gap anyway).
+# Waiting requests whose status is redrawn each time the line moves (the first in turn); the
+# rest catch up as they come near the front.
 _LINE_SHOWN = 200
 
 
@@ -51,6 +52,11 @@ class StatusMessages:
         self._edited_at: dict[int, float] = {}
         self._gone: set[int] = set()  # deleted by someone; results still get posted
         self._edits = asyncio.Semaphore(max_concurrent_edits)
+        # An edit that came too soon after the last one waits for its turn; a newer text for the
+        # same message replaces it (coalesced), and the request's final word cancels it.
+        self._later: dict[int, tuple[Job | Waiting, str]] = {}
+        self._timers: dict[int, asyncio.Task[None]] = {}
+        self._line_places: dict[int, int] = {}  # waiting id -> its place last shown
 
     def showing(self, message_id: int, text: str) -> None:
         """The message was just posted or edited elsewhere with this text."""
@@ -83,12 +89,30 @@ class StatusMessages:
                 delivered=first.batch_size - len(jobs),
             )
             edits.append(self._maybe_edit(first, render.progress_status(progress)))
-        edits += [
-            self._maybe_edit(waiting, render.waiting_status(waiting.prompt, waiting.order.model,
-                                                            waiting.order.count, place))
-            for place, waiting in enumerate(await self._store.line.in_order(_LINE_SHOWN), 1)
-            if waiting.status_message_id is not None
-        ]  # fmt: skip
+        await asyncio.gather(*edits)
+
+    async def line_moved(self, places: Sequence[LinePlace]) -> None:
+        """Bring the status messages of waiting requests up to date. A place that moved back
+        (someone with nothing being made went first) says so."""
+        edits: list[Awaitable[None]] = []
+        shown: dict[int, int] = {}
+        for place in places:
+            waiting = place.waiting
+            before = self._line_places.get(waiting.id)
+            if place.line_place is not None:
+                shown[waiting.id] = place.line_place
+            if waiting.status_message_id is None or len(edits) >= _LINE_SHOWN:
+                continue
+            moved_back = (
+                before if place.line_place is not None and before and place.line_place > before
+                else None
+            )  # fmt: skip
+            order = waiting.order
+            text = render.waiting_status(
+                order.prompt, order.model, order.count, place, moved_back_from=moved_back
+            )
+            edits.append(self._maybe_edit(waiting, text))
+        self._line_places = shown
         await asyncio.gather(*edits)
 
     async def finish(self, job: Job) -> None:
@@ -128,20 +152,50 @@ class StatusMessages:
         return None  # refused before a status message existed: the refusal was the answer
 
     async def _final(self, request: Job | Waiting | InterruptedEnqueue, text: str) -> None:
-        """The request's last word: the Cancel button goes."""
-        if request.status_message_id is None:
+        """The request's last word: the Cancel button goes, and no earlier text comes after."""
+        message_id = request.status_message_id
+        if message_id is None:
             return
+        self._later.pop(message_id, None)
+        timer = self._timers.pop(message_id, None)
+        if timer is not None:
+            timer.cancel()
         await self._edit(request, text, view=None)
-        self._forget(request.status_message_id)
+        self._forget(message_id)
 
     async def _maybe_edit(self, job: Job | Waiting, text: str) -> None:
-        assert job.status_message_id is not None
-        if self._shown.get(job.status_message_id) == text:
+        message_id = job.status_message_id
+        assert message_id is not None
+        if self._shown.get(message_id) == text:
+            self._later.pop(message_id, None)  # already says it
             return
-        last = self._edited_at.get(job.status_message_id)
-        if last is not None and self._clock() - last < self._min_edit_gap:
-            return  # the next pass brings it up to date
+        last = self._edited_at.get(message_id)
+        wait = 0.0 if last is None else last + self._min_edit_gap - self._clock()
+        if wait > 0:
+            self._later[message_id] = (job, text)  # the newest text wins
+            if message_id not in self._timers:
+                self._timers[message_id] = asyncio.create_task(
+                    self._edit_later(message_id, wait), name="imagine-status-edit"
+                )
+            return
         await self._edit(job, text, view=self._buttons.status_view(job.request_id))
+
+    async def _edit_later(self, message_id: int, wait: float) -> None:
+        try:
+            await asyncio.sleep(wait)
+        finally:
+            self._timers.pop(message_id, None)
+        later = self._later.pop(message_id, None)
+        if later is not None:
+            job, text = later
+            await self._maybe_edit(job, text)
+
+    async def close(self) -> None:
+        """Shutdown: edits still waiting for their turn are dropped (the next start redraws)."""
+        timers = list(self._timers.values())
+        for timer in timers:
+            timer.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
 
     async def _edit(
         self,

@@ -34,7 +34,11 @@ async def report_error(
         text = str(error) or "You can't use this command here."
     else:
         reference = secrets.token_hex(4)
-        log.error("%s failed (ref %s)", where, reference, exc_info=error)
+        log.error(
+            "%s failed (ref %s)", where, reference, exc_info=error,
+            extra={"guild_id": interaction.guild_id, "channel_id": interaction.channel_id,
+                   "user_id": interaction.user.id},
+        )  # fmt: skip
         text = f"Something went wrong on my side (reference `{reference}`). Please try again."
     await send_ephemeral(interaction, text)
 

@@ -6,6 +6,7 @@ from .client import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     MAX_NUM_GENERATIONS,
     OxenClient,
+    ResponseHook,
 )
 from .errors import (
     AuthenticationError,
@@ -64,6 +65,7 @@ __all__ = [
     "OxenTimeout",
     "QueuedGeneration",
     "RateLimited",
+    "ResponseHook",
     "ResultExpired",
     "RetryPolicy",
     "SSEDecoder",

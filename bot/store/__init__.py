@@ -6,8 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.core.ports import Store
+from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+SQLITE_PREFIX = "sqlite:///"
 
-async def open_store(database_path: Path) -> Store:
-    return await SqliteStore.open(database_path)
+
+async def open_store(url: str) -> Store:
+    """``sqlite:///relative/path`` or ``sqlite:////absolute/path``: the embedded SQLite store;
+    ``postgresql://...`` or ``postgres://...``: the Postgres store (a connection pool)."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in POSTGRES_SCHEMES:
+        return await PostgresStore.open(url)
+    if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
+        return await SqliteStore.open(Path(url[len(SQLITE_PREFIX) :]))
+    # Only the scheme: the rest may hold a password.
+    raise ValueError(f"not a sqlite:/// or postgresql:// URL ({scheme or 'no'} scheme)")

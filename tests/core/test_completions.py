@@ -104,5 +104,8 @@ async def test_poll_interval_adapts_to_event_health_and_job_age(oxen, oxen_clien
     assert watcher.next_interval() == 2.0
     now[0] += 100  # only old jobs
     assert watcher.next_interval() == 5.0
-    watcher.push_changed(True)
-    assert watcher.next_interval() == 10.0
+    watcher.push_changed(True)  # events flow: completions come by push...
+    assert watcher.next_interval() == 3.0  # ...but "being made" needs a look every few seconds
+    oxen.set_processing(job.generation_id)
+    await watcher.run_pass()
+    assert watcher.next_interval() == 10.0  # every job started: only the slow safety net

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.core.types import GuildSettings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.oxen import FakeOxen
+from tests.support.net import free_port
 
 
 class RunningBot:
@@ -35,7 +36,8 @@ class RunningBot:
         """Start and wait for the bot's gateway READY (commands are synced before it connects)."""
         known = {id(session) for session in fake.ready_sessions()}
         self._shutdown = asyncio.Event()
-        self._task = asyncio.create_task(run(self.settings, self._shutdown))
+        # The gallery's clock is the local Discord's: a test that moves one moves both.
+        self._task = asyncio.create_task(run(self.settings, self._shutdown, clock=fake.clock.now))
         async with asyncio.timeout(timeout):
             while not [s for s in fake.ready_sessions() if id(s) not in known]:
                 if self._task.done():
@@ -77,6 +79,7 @@ def bot_settings(discord_fake: FakeDiscord, oxen: FakeOxen, guild_id: int, db: P
         log_level="DEBUG",
         poll_interval=0.1,
         status_edit_interval=0.2,
+        http_port=free_port(),  # the health and metrics server, never on a fixed port in tests
     )
 
 
@@ -116,7 +119,7 @@ async def world(discord_fake: FakeDiscord, oxen: FakeOxen, tmp_path: Path) -> As
 
 def set_server_limits(world: World, **limits: int) -> None:
     """Change the guild's fair-use limits in the bot's store (as /imagine-admin limits does),
-    for tests about something else that need more than the default 2 images at once."""
+    for tests about something else that need other limits than a new install's."""
     database = world.bot.settings.database_path
     with contextlib.closing(sqlite3.connect(database)) as db, db:
         db.execute(

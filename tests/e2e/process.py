@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+from tests.support.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,6 +25,7 @@ def bot_env(discord_fake, oxen, guild_id: int, database: Path, **extra: str) -> 
         "DATABASE_URL": f"sqlite:///{database}",
         "LOG_LEVEL": "DEBUG",
         "POLL_INTERVAL_SECONDS": "0.2",
+        "HTTP_PORT": str(free_port()),  # never the default 8080: tests run side by side
         **extra,
     }
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from bot.discord_app.client import GLOBAL_COMMANDS_HASH
 from tests.e2e.conftest import RunningBot, bot_settings
 
-COMMANDS = ["Edit with imagine-bot", "edit", "help", "imagine", "imagine-admin", "jobs"]
+COMMANDS = ["Edit with imagine-bot", "edit", "gallery", "help", "imagine", "imagine-admin", "jobs"]
 
 
 async def test_global_commands_are_synced_once_and_again_only_after_a_change(

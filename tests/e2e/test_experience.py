@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from tests.e2e.conftest import RunningBot, set_server_limits
+from tests.e2e.conftest import RunningBot
 from tests.e2e.test_imagine import imagine, is_result, queued
 from tests.fakes.discord.interactions import iter_components
 from tests.waiting import wait_until
@@ -162,7 +162,8 @@ async def test_only_the_requester_or_a_moderator_can_cancel(world):
 async def test_result_buttons_work_after_a_restart(world):
     await imagine(world, prompt="a lighthouse at dusk", aspect_ratio="4:3", seed=1234)
     [result] = await delivered(world)
-    assert set(buttons(result)) == {"Reroll", "Vary", "Edit", "Info", "Delete"}
+    # Share and the ⭐ vote (its label is the count) are the gallery's.
+    assert set(buttons(result)) == {"Reroll", "Vary", "Edit", "Info", "Delete", "Share", "0"}
     assert all(len(custom_id) <= 100 for custom_id in buttons(result).values())
 
     await world.bot.stop()
@@ -258,7 +259,6 @@ async def test_aspect_ratio_suggestions_follow_the_chosen_model(world):
 
 
 async def test_count_posts_each_image_and_says_how_many_failed(world):
-    set_server_limits(world, max_in_flight=4)
     world.oxen.hold = True
     interaction = await imagine(world, prompt="four cats", count=3)
     status = await queued(world, interaction, count=3)
@@ -370,4 +370,4 @@ async def test_help_explains_the_commands_and_limits(world):
     limits = next(f["value"] for f in embed["fields"] if f["name"] == "Limits")
     assert "black-forest-labs-flux-2-klein-4b" in limits and "15 min" in limits
     server = next(f["value"] for f in embed["fields"] if f["name"] == "On this server")
-    assert "Images at once per user: 2" in server and "Daily images per user: 25" in server
+    assert "Images at once per user: 4" in server and "Daily images per user: 25" in server

@@ -43,12 +43,15 @@ async def test_per_user_limit_at_once_with_exempt_roles(world):
     with_owner(world)
     world.oxen.hold = True
     answer = await admin(world, "limits", per_user_at_once=1)
-    assert "Images at once per user**: 2 → 1" in answer
+    assert "Images at once per user**: 4 → 1" in answer
 
     await queued(world, await imagine(world, prompt="first"))
-    text = await refusal(world, prompt="second")
-    assert "1 image being made at once" in text and "/jobs" in text
-    assert len(world.oxen.generations) == 1  # nothing charged for the refused one
+    second = await imagine(world, prompt="second")  # waits its turn instead of being refused
+    await world.discord.wait_for_message(
+        world.channel,
+        lambda m: m.interaction_id == second.id and "when one of yours finishes" in m.content,
+    )
+    assert len(world.oxen.generations) == 1  # nothing sent for the waiting one yet
 
     vips = world.discord.create_role(world.guild, "vip")
     world.discord.add_member(world.guild, world.alice, roles=[vips])

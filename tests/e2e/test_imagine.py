@@ -7,7 +7,6 @@ import io
 from PIL import Image
 
 from bot.oxen import OxenClient
-from tests.e2e.conftest import set_server_limits
 
 MODEL = "black-forest-labs-flux-2-klein-4b"
 ATTACH_FILES = 1 << 15
@@ -117,7 +116,6 @@ async def test_generation_longer_than_the_interaction_token_is_still_delivered(w
 
 
 async def test_several_images_are_each_delivered(world):
-    set_server_limits(world, max_in_flight=4)
     await queued(world, await imagine(world, prompt="a red cube", count=3), count=3)
     for gid in world.oxen.generations:
         await world.discord.wait_for_message(
@@ -203,3 +201,9 @@ async def test_command_definitions_are_synced_to_the_dev_guild(world):
     assert commands["Edit with imagine-bot"]["type"] == 3  # a message context menu
     edit = {o["name"]: o for o in commands["edit"]["options"]}
     assert edit["image"]["type"] == 11 and edit["image"]["required"] is True
+
+
+async def test_control_characters_in_a_prompt_are_dropped(world):
+    await queued(world, await imagine(world, prompt="a red\x00 cube\x07\nat dawn"))
+    [generation] = world.oxen.generations.values()
+    assert generation["prompt"] == "a red cube\nat dawn"

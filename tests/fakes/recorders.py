@@ -17,6 +17,7 @@ class RecordingDelivery:
         self.refreshed: list[list[Job]] = []
         self.cancelled_by: list[tuple[str, int, int]] = []
         self.interrupted_status: list[int | None] = []
+        self.line_places: list[list] = []
 
     async def deliver(self, job: Job) -> int | None:
         if job.generation_id in self.broken:
@@ -56,6 +57,9 @@ class RecordingDelivery:
 
     async def refused(self, request, rule: str) -> None:
         return None
+
+    async def line_moved(self, places) -> None:
+        self.line_places.append(list(places))
 
 
 async def enqueue(oxen_client, store, prompt="a red cube", count=1, status_message_id=None):

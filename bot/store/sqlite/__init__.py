@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from bot.store.sqlite.database import Database
+from bot.store.sqlite.gallery import Gallery
 from bot.store.sqlite.intents import Intents
 from bot.store.sqlite.jobs import Jobs
 from bot.store.sqlite.line import Line
@@ -26,6 +27,7 @@ class SqliteStore:
         self.line = Line(db)
         self.servers = Servers(db)
         self.meta = Meta(db)
+        self.gallery = Gallery(db)
 
     @classmethod
     async def open(cls, path: Path | str, clock: Callable[[], float] = time.time) -> SqliteStore:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
@@ -45,23 +46,31 @@ class Database:
             await self._conn.close()
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """Everything awaited inside commits together, or (on any error) not at all."""
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[None]:
+        """Everything awaited inside commits together, or (on any error) not at all.
+        ``write=False``: a consistent read of several statements, without taking SQLite's
+        write lock (another process may write meanwhile; this one sees a snapshot)."""
         if self._owner is not None and self._owner is asyncio.current_task():
             yield  # nested: part of the transaction this task already holds
             return
         async with self._lock:
             self._owner = asyncio.current_task()
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                except BaseException:
-                    await self._conn.execute("ROLLBACK")
-                    raise
+                await self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield
+            except BaseException:
+                # Also when cancelled mid-BEGIN: statements run in order on aiosqlite's thread,
+                # so this ROLLBACK comes after the BEGIN, before anyone else's statement.
+                await asyncio.shield(self._rollback())
+                raise
+            else:
                 await self._conn.execute("COMMIT")
             finally:
                 self._owner = None
+
+    async def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+            await self._conn.execute("ROLLBACK")
 
     @contextlib.asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

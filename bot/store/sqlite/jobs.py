@@ -12,7 +12,7 @@ from bot.store.sqlite.database import Database, Row
 COLUMNS = (
     "generation_id, guild_id, channel_id, requester_id, status_message_id, prompt, model, params, "
     "batch_index, batch_size, status, outcome, result_url, error, attempts, result_message_id, "
-    "created_at, updated_at, finished_at, upload_limit, request_id, started_at"
+    "created_at, updated_at, finished_at, upload_limit, request_id, started_at, parent_id"
 )
 _OPEN = "status IN ('pending', 'delivering')"
 
@@ -28,15 +28,15 @@ class Jobs:
                 j.generation_id, j.guild_id, j.channel_id, j.requester_id, j.status_message_id,
                 j.prompt, j.model, json.dumps(j.params, sort_keys=True), j.batch_index,
                 j.batch_size, JobStatus.PENDING.value, now, now, j.upload_limit,
-                j.request_id or j.generation_id,
+                j.request_id or j.generation_id, j.parent_id,
             )
             for j in jobs
         ]  # fmt: skip
         await self._db.executemany(
             "INSERT INTO jobs (generation_id, guild_id, channel_id, requester_id, "
             "status_message_id, prompt, model, params, batch_index, batch_size, status, "
-            "created_at, updated_at, upload_limit, request_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "created_at, updated_at, upload_limit, request_id, parent_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
 
@@ -59,7 +59,7 @@ class Jobs:
 
     async def queue_position(self, request_id: str) -> int | None:
         # A COUNT, so a /imagine stays cheap with thousands pending.
-        async with self._db.transaction():
+        async with self._db.transaction(write=False):
             row = await self._db.fetchone(
                 "SELECT guild_id, created_at, started_at FROM jobs WHERE request_id = ? "
                 "ORDER BY batch_index LIMIT 1",
@@ -149,12 +149,13 @@ class Jobs:
     async def usage(self, guild_id: int | None, requester_id: int, since: float) -> Usage:
         # Counted from the jobs and the waiting line themselves: nothing to drift. n is images
         # per row (a job is one generation; a waiting request is `count` of them).
-        async with self._db.transaction():
+        async with self._db.transaction(write=False):
             mine = await self._db.fetchone(
-                "SELECT SUM(n * open), SUM(n * (created_at >= ?)), MAX(created_at) FROM ("
-                f"  SELECT 1 AS n, {_OPEN} AS open, created_at FROM jobs"
+                "SELECT SUM(n * at_oxen), SUM(n * waits), SUM(n * (created_at >= ?)), "
+                "MAX(created_at) FROM ("
+                "  SELECT 1 AS n, status = 'pending' AS at_oxen, 0 AS waits, created_at FROM jobs"
                 "  WHERE guild_id IS ? AND requester_id = ?"
-                "  UNION ALL SELECT count, 1, created_at FROM waiting"
+                "  UNION ALL SELECT count, 0, 1, created_at FROM waiting"
                 "  WHERE guild_id IS ? AND requester_id = ?)",
                 (since, guild_id, requester_id, guild_id, requester_id),
             )
@@ -164,9 +165,10 @@ class Jobs:
                 "AND created_at >= ?)",
                 (guild_id, since, guild_id, since),
             )
-        in_flight, today, last = mine if mine else (0, 0, None)
+        in_flight, waiting, today, last = mine if mine else (0, 0, 0, None)
         return Usage(
             in_flight=int(in_flight or 0),
+            waiting=int(waiting or 0),
             images_today=int(today or 0),
             last_request_at=last,
             server_images_today=int(server or 0),
@@ -195,7 +197,7 @@ class Jobs:
 def job_from_row(row: Row) -> Job:
     (gid, guild, channel, requester, status_msg, prompt, model, params, b_index, b_size, status,
      outcome, result_url, error, attempts, result_msg, created, updated, finished,
-     upload_limit, request_id, started_at) = row  # fmt: skip
+     upload_limit, request_id, started_at, parent_id) = row  # fmt: skip
     return Job(
         generation_id=gid,
         guild_id=guild,
@@ -219,4 +221,5 @@ def job_from_row(row: Row) -> Job:
         upload_limit=upload_limit,
         request_id=request_id or gid,
         started_at=started_at,
+        parent_id=parent_id,
     )

@@ -5,28 +5,71 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.core.types import Order, Waiting
-from bot.store.sqlite.database import Database
+from bot.core.types import LineSnapshot, Order, Owner, Waiting
+from bot.store.sqlite.database import Database, Row
 
 _COLUMNS = (
     "id, guild_id, channel_id, requester_id, prompt, model, params, count, upload_limit, "
-    "status_message_id, created_at"
+    "status_message_id, created_at, owner_limit, parent_id"
 )
+_WIDTH = len(_COLUMNS.split(","))
+_HEADS = "WHERE id IN (SELECT MIN(id) FROM waiting GROUP BY guild_id, requester_id) ORDER BY id"
 
 
 class Line:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, order: Order) -> Waiting:
+    async def add(self, order: Order, owner_limit: int = 0) -> Waiting:
         now = self._db.clock()
         _, row_id = await self._db.execute(
             "INSERT INTO waiting (guild_id, channel_id, requester_id, prompt, model, params, "
-            "count, upload_limit, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (*_order_row(order), now),
+            "count, upload_limit, parent_id, created_at, owner_limit) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (*_order_row(order), now, owner_limit),
         )
         assert row_id is not None
-        return Waiting(row_id, order, None, now)
+        return Waiting(row_id, order, None, now, owner_limit)
+
+    async def snapshot(self, *, heads_only: bool = False) -> LineSnapshot:
+        # Per owner: images at Oxen (jobs_pending_owner), last sent (jobs_usage) and the
+        # server's last sent (jobs_guild_created): one index lookup each, computed by SQLite.
+        owners = (
+            "SELECT o.guild_id, o.requester_id, "
+            "(SELECT COUNT(*) FROM jobs AS j WHERE j.status = 'pending' "
+            " AND j.guild_id IS o.guild_id AND j.requester_id = o.requester_id), "
+            "(SELECT MAX(created_at) FROM jobs AS j "
+            " WHERE j.guild_id IS o.guild_id AND j.requester_id = o.requester_id), "
+            "(SELECT MAX(created_at) FROM jobs AS j WHERE j.guild_id IS o.guild_id) "
+            "FROM ({}) AS o"
+        )
+        if heads_only:
+            # One statement (the pump runs this before every send): each owner's oldest.
+            rows = await self._db.fetchall(
+                owners.format(f"SELECT {_COLUMNS} FROM waiting {_HEADS}").replace(
+                    "SELECT o.guild_id, o.requester_id, ", "SELECT o.*, ", 1
+                )
+            )
+            waiting = [_waiting(row[:_WIDTH]) for row in rows]
+            figures = [(row[1], row[3], *row[_WIDTH:]) for row in rows]
+        else:
+            async with self._db.transaction(write=False):  # the line and counts agree
+                waiting = await self._select("ORDER BY id", ())
+                figures = await self._db.fetchall(
+                    owners.format("SELECT DISTINCT guild_id, requester_id FROM waiting")
+                )
+        in_flight: dict[Owner, int] = {}
+        owner_last: dict[Owner, float] = {}
+        guild_last: dict[int | None, float] = {}
+        for guild_id, requester_id, at_oxen, last, server_last in figures:
+            owner = (guild_id, requester_id)
+            if at_oxen:
+                in_flight[owner] = at_oxen
+            if last is not None:
+                owner_last[owner] = last
+            if server_last is not None:
+                guild_last[guild_id] = server_last
+        return LineSnapshot(waiting, in_flight, guild_last, owner_last)
 
     async def in_order(self, limit: int = -1) -> list[Waiting]:
         return await self._select("ORDER BY id LIMIT ?", (limit,))
@@ -48,17 +91,17 @@ class Line:
 
     async def take(self, waiting: Waiting) -> int | None:
         # One transaction: a crash then tells the requester, and never sends it twice.
+        # The row's own status message: it may have been attached after `waiting` was read.
         async with self._db.transaction():
-            removed, _ = await self._db.execute("DELETE FROM waiting WHERE id = ?", (waiting.id,))
-            if not removed:
-                return None  # it left the line (cancelled)
-            order = waiting.order
-            _, intent_id = await self._db.execute(
+            added, intent_id = await self._db.execute(
                 "INSERT INTO enqueues (guild_id, channel_id, requester_id, prompt, started_at, "
-                "request_id, status_message_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (order.guild_id, order.channel_id, order.requester_id, order.prompt,
-                 self._db.clock(), waiting.request_id, waiting.status_message_id),
-            )  # fmt: skip
+                "request_id, status_message_id) SELECT guild_id, channel_id, requester_id, "
+                "prompt, ?, ?, status_message_id FROM waiting WHERE id = ?",
+                (self._db.clock(), waiting.request_id, waiting.id),
+            )
+            if not added:
+                return None  # it left the line (cancelled)
+            await self._db.execute("DELETE FROM waiting WHERE id = ?", (waiting.id,))
         assert intent_id is not None
         return intent_id
 
@@ -66,10 +109,10 @@ class Line:
         async with self._db.transaction():
             await self._db.execute(
                 "INSERT OR IGNORE INTO waiting (id, guild_id, channel_id, requester_id, prompt, "
-                "model, params, count, upload_limit, status_message_id, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "model, params, count, upload_limit, parent_id, status_message_id, created_at, "
+                "owner_limit) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (waiting.id, *_order_row(waiting.order), waiting.status_message_id,
-                 waiting.created_at),
+                 waiting.created_at, waiting.owner_limit),
             )  # fmt: skip
             await self._db.execute("DELETE FROM enqueues WHERE id = ?", (intent_id,))
 
@@ -79,19 +122,20 @@ class Line:
 
     async def _select(self, where: str, args: tuple[Any, ...]) -> list[Waiting]:
         rows = await self._db.fetchall(f"SELECT {_COLUMNS} FROM waiting {where}", args)
-        return [
-            Waiting(
-                row[0],
-                Order(row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7], row[8]),
-                status_message_id=row[9],
-                created_at=row[10],
-            )
-            for row in rows
-        ]
+        return [_waiting(row) for row in rows]
+
+
+def _waiting(row: Row) -> Waiting:
+    order = Order(
+        row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7], row[8],
+        parent_id=row[12],
+    )  # fmt: skip
+    return Waiting(row[0], order, status_message_id=row[9], created_at=row[10], owner_limit=row[11])
 
 
 def _order_row(order: Order) -> tuple[Any, ...]:
     return (
         order.guild_id, order.channel_id, order.requester_id, order.prompt, order.model,
         json.dumps(order.params, sort_keys=True), order.count, order.upload_limit,
+        order.parent_id,
     )  # fmt: skip

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 from bot.store.sqlite.database import Database
 
 MIGRATIONS: tuple[str, ...] = (
@@ -81,6 +84,68 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
     """,
+    # v7: the line takes turns across servers and people: each waiting request keeps its owner's
+    # at-once limit (exempt roles are known only when asked), and "last sent" is read per server
+    """
+    ALTER TABLE waiting ADD COLUMN owner_limit INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_guild_created ON jobs (guild_id, created_at);
+    CREATE INDEX jobs_pending_owner ON jobs (guild_id, requester_id) WHERE status = 'pending';
+    """,
+    # v8: the server gallery: remix lineage, shared images (searchable only with their prompt
+    # shown, kept in sync by triggers), one vote per member and image, members' choices, and
+    # each server's latest top-of-the-week post
+    """
+    ALTER TABLE jobs ADD COLUMN parent_id TEXT;
+    CREATE INDEX jobs_parent ON jobs (parent_id) WHERE parent_id IS NOT NULL;
+    ALTER TABLE waiting ADD COLUMN parent_id TEXT;
+    CREATE TABLE shares (
+        generation_id      TEXT PRIMARY KEY,
+        guild_id           INTEGER NOT NULL,
+        gallery_channel_id INTEGER NOT NULL,
+        post_id            INTEGER NOT NULL UNIQUE,
+        creator_id         INTEGER NOT NULL,
+        creator_name       TEXT NOT NULL,
+        shared_by_id       INTEGER NOT NULL,
+        title              TEXT NOT NULL,
+        prompt             TEXT,
+        model              TEXT NOT NULL,
+        nsfw               INTEGER NOT NULL,
+        auto               INTEGER NOT NULL DEFAULT 0,
+        hidden             INTEGER NOT NULL DEFAULT 0,
+        shared_at          REAL NOT NULL,
+        thumbnail          BLOB
+    );
+    CREATE INDEX shares_guild ON shares (guild_id, shared_at);
+    CREATE INDEX shares_creator ON shares (guild_id, creator_id, shared_at);
+    CREATE VIRTUAL TABLE shares_search USING fts5(
+        title, prompt, tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER shares_search_add AFTER INSERT ON shares WHEN NEW.prompt IS NOT NULL BEGIN
+        INSERT INTO shares_search (rowid, title, prompt) VALUES (NEW.rowid, NEW.title, NEW.prompt);
+    END;
+    CREATE TRIGGER shares_search_remove AFTER DELETE ON shares BEGIN
+        DELETE FROM shares_search WHERE rowid = OLD.rowid;
+    END;
+    CREATE TABLE votes (
+        generation_id TEXT NOT NULL,
+        voter_id      INTEGER NOT NULL,
+        guild_id      INTEGER NOT NULL,
+        voted_at      REAL NOT NULL,
+        PRIMARY KEY (generation_id, voter_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE gallery_prefs (
+        guild_id    INTEGER NOT NULL,
+        user_id     INTEGER NOT NULL,
+        auto_share  INTEGER NOT NULL DEFAULT 0,
+        show_prompt INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE weekly_posts (
+        guild_id INTEGER PRIMARY KEY,
+        monday   REAL NOT NULL,
+        post_id  INTEGER
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -96,8 +161,20 @@ async def migrate(db: Database) -> None:
             f"the database schema is version {version}, newer than this bot ({SCHEMA_VERSION}): "
             "upgrade imagine-bot"
         )
-    for step in range(version, SCHEMA_VERSION):
-        # Each step and its version bump land together.
-        await db.executescript(
-            f"BEGIN IMMEDIATE; {MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;"
-        )
+    while version < SCHEMA_VERSION:
+        # Each step and its version bump land together, under SQLite's write lock.
+        try:
+            await db.executescript(
+                f"BEGIN IMMEDIATE; {MIGRATIONS[version]} PRAGMA user_version = {version + 1}; "
+                "COMMIT;"
+            )
+        except sqlite3.OperationalError:
+            with contextlib.suppress(sqlite3.OperationalError):  # unless SQLite ended it
+                await db.executescript("ROLLBACK;")
+            # Another process starting at the same time may have taken this step first.
+            moved_on = await schema_version(db)
+            if moved_on <= version:
+                raise
+            version = moved_on
+            continue
+        version += 1

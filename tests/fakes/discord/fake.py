@@ -461,7 +461,7 @@ class FakeDiscord(ForumFacade):
         user: UserRecord,
         channel: ChannelRecord,
         custom_id: str,
-        fields: Mapping[str, str],
+        fields: Mapping[str, str | bool],
         message: MessageRecord | None = None,
     ) -> InteractionRecord:
         shown = None

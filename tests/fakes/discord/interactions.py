@@ -16,6 +16,7 @@ from .records import (
 from .state import FakeState
 
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = range(3, 12)
+CHECKBOX = 23  # a component, in a modal's label
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 FileSpec = tuple[str, bytes, str | None] | tuple[str, bytes]
 
@@ -328,11 +329,13 @@ class InteractionBuilder:
         user: UserRecord,
         channel: ChannelRecord,
         custom_id: str,
-        fields: Mapping[str, str],
+        fields: Mapping[str, str | bool],
         *,
         message: MessageRecord | None,
         shown: dict[str, Any] | None,
     ) -> InteractionRecord:
+        """Text inputs submit ``{"value": str}``; a checkbox (type 23, inside a label)
+        ``{"value": bool}``, its ``default`` unless ``fields`` says otherwise."""
         components: list[dict[str, Any]] = []
         remaining = dict(fields)
         for top in (shown or {}).get("components", []):
@@ -343,6 +346,14 @@ class InteractionBuilder:
                 cid = child.get("custom_id")
                 if child.get("type") == 4 and cid is not None:
                     submitted.append({"type": 4, "custom_id": cid, "value": remaining.pop(cid, "")})
+                elif child.get("type") == CHECKBOX and cid is not None:
+                    if top.get("type") != 18:
+                        raise ValueError(f"modal {custom_id!r}: a checkbox must be in a label")
+                    value = remaining.pop(cid, child.get("default", False))
+                    submitted.append(
+                        {"type": CHECKBOX, "custom_id": cid, "id": child.get("id"),
+                         "value": bool(value)}
+                    )  # fmt: skip
             if not submitted:
                 continue
             if top.get("type") == 18:
@@ -366,6 +377,9 @@ def iter_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for component in components:
         out.append(component)
         out.extend(iter_components(component.get("components") or []))
+        child = component.get("component")  # a label's one component
+        if isinstance(child, dict):
+            out.extend(iter_components([child]))
         accessory = component.get("accessory")
         if isinstance(accessory, dict):
             out.append(accessory)
