@@ -48,6 +48,7 @@ IMAGES = 4  # re-encoded at once
 HEARTBEAT = 0.005  # s the heartbeat sleeps
 ACK_EVERY = 0.050  # s between simulated acks
 TARGET_MS = 50.0  # the issue's target for the loop's worst lag
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CACHE_VERSION = 1  # bump when noisy_png changes
 
 
@@ -242,6 +243,50 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
+def machine_cpu() -> float:
+    """CPU seconds every process of the machine has used so far (/proc/stat, not idle)."""
+    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and its descendants (a pool's forkserver and workers)."""
+    parents: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            fields = text[text.rindex(")") + 2 :].split()
+            stats[int(entry.name)] = fields
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += (int(stats[pid][11]) + int(stats[pid][12])) / CLOCK_TICKS
+        todo += parents.get(pid, [])
+    return total
+
+
+@dataclass(frozen=True)
+class CpuMark:
+    machine: float
+    own: float
+
+    @classmethod
+    def now(cls) -> CpuMark:
+        return cls(machine_cpu(), own_cpu())
+
+    def others_since(self, start: CpuMark, seconds: float) -> float:
+        """Cores that other processes kept busy meanwhile (0: the machine was ours)."""
+        others = (self.machine - start.machine) - (self.own - start.own)
+        return max(0.0, others) / max(seconds, 1e-9)
+
+
 @dataclass
 class Probe:
     """The heartbeat's lags and the acks' latencies, each with the loop time it was noted."""
@@ -316,6 +361,7 @@ class Run:
     wall_s: float
     startup_s: float | None
     fitted: list[tuple[str, int]]  # (extension, bytes) per image; ("none", 0): did not fit
+    others_cores: float  # CPU that other processes of the machine used meanwhile, in cores
 
 
 async def measure(
@@ -332,31 +378,43 @@ async def measure(
                 asyncio.create_task(acks(probe, stop, session, url)),
             ]
             await asyncio.sleep(0.3)
+            mark = CpuMark.now()
+            await asyncio.sleep(0.05)  # a beat held up by reading /proc is not in the window
             start = asyncio.get_running_loop().time()
             await asyncio.sleep(idle)
             end = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.1)
+            others = CpuMark.now().others_since(mark, end - start + 0.15)
             stop.set()
             await asyncio.gather(*probes)
-            return summarize(probe, start, end, None, [])
+            return summarize(probe, start, end, None, [], others)
         async with runner.open() as (fit, startup):
             probes = [
                 asyncio.create_task(heartbeat(probe, stop)),
                 asyncio.create_task(acks(probe, stop, session, url)),
             ]
             await asyncio.sleep(0.3)  # the ack connection is open, the probes are steady
+            mark = CpuMark.now()
+            await asyncio.sleep(0.05)  # a beat held up by reading /proc is not in the window
             loop = asyncio.get_running_loop()
             start = loop.time()
             results = await asyncio.gather(*(fit(data, limit) for data in images))
             end = loop.time()
             await asyncio.sleep(0.1)  # the probes note the last stall
+            others = CpuMark.now().others_since(mark, end - start + 0.15)
             stop.set()
             await asyncio.gather(*probes)
         fitted = [(r.extension, len(r.data)) if r else ("none", 0) for r in results]
-        return summarize(probe, start, end, startup, fitted)
+        return summarize(probe, start, end, startup, fitted, others)
 
 
 def summarize(
-    probe: Probe, start: float, end: float, startup: float | None, fitted: list[tuple[str, int]]
+    probe: Probe,
+    start: float,
+    end: float,
+    startup: float | None,
+    fitted: list[tuple[str, int]],
+    others: float,
 ) -> Run:
     # A stall ending just after the work did is noted at the heartbeat's next wake-up.
     lags, acked = probe.window(start, end + 0.05)
@@ -368,6 +426,7 @@ def summarize(
         wall_s=end - start,
         startup_s=startup,
         fitted=fitted,
+        others_cores=others,
     )
 
 
@@ -448,6 +507,7 @@ def render(report: Report) -> str:
         "ack max ms",
         "wall s",
         "start-up s",
+        "others' CPU",
     ]
     idle = report.idle
     cells: list[list[str]] = [
@@ -459,6 +519,7 @@ def render(report: Report) -> str:
             f"{idle.ack_max_ms:.1f}",
             "–",
             "–",
+            f"{idle.others_cores:.2f}",
         ]
     ]
     for row in report.rows:
@@ -473,6 +534,7 @@ def render(report: Report) -> str:
                 f"{row.median('ack_max_ms'):.0f}",
                 f"{row.median('wall_s'):.1f}",
                 "–" if startup is None else f"{startup:.2f}",
+                f"{row.median('others_cores'):.2f}",
             ]
         )
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
@@ -485,6 +547,10 @@ def render(report: Report) -> str:
                 ]
             )
         )
+    lines.append(
+        "others' CPU: cores that other processes of the machine kept busy meanwhile (a figure "
+        "well above 0 means the run competed with them)"
+    )
     first = next((r for r in report.rows if r.runs and r.runs[0].fitted), None)
     if first is not None:
         shown = (f"{ext} {size / MIB:.1f} MiB" for ext, size in first.runs[0].fitted)
@@ -558,7 +624,8 @@ async def run(args: argparse.Namespace) -> Report:
             last = row.runs[-1]
             progress(
                 f"{runner.label} run {attempt + 1}: worst lag {last.worst_lag_ms:.0f} ms, "
-                f"ack p99 {last.ack_p99_ms:.0f} ms, {last.wall_s:.1f} s"
+                f"ack p99 {last.ack_p99_ms:.0f} ms, {last.wall_s:.1f} s, "
+                f"others' CPU {last.others_cores:.2f} cores"
             )
         rows.append(row)
     sizes = [size for row in rows for run in row.runs for _, size in run.fitted if size]

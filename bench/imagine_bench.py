@@ -3,13 +3,15 @@ the fake Oxen on 127.0.0.1, next to a naive baseline bot defined in this file, i
 
     python bench/imagine_bench.py [--n 40] [--rate 10] [--gen-min 1] [--gen-max 3] [--tick 2]
                                   [--pending 1000] [--sustained] [--quick] [--json PATH]
-                                  [--big-only] [--bot-root PATH]
+                                  [--big-only] [--bot-root PATH] [--busy | --busy-only]
 
 Phases, each with fresh fakes, a fresh database and a fresh bot process (so CPU and peak RSS are
 that phase's own): our bot with Oxen's completion events, our bot with events forced off, the
 naive bot, a load phase at ``--load-rate`` /imagine per second, ``--pending`` generations
 held at Oxen (ours, then the naive bot) to measure idle CPU and memory, and big results: four
 4096x4096 PNGs over the upload limit that the bot must re-encode while /imagine keeps coming.
+With ``--busy``: one channel with Discord's own rate limits in the local Discord, 50 members,
+3 and 10 /imagine per second for 30 s each, the naive bot beside ours at 3/s.
 See bench/README.md.
 
 The harness imports the fakes lazily: the naive bot runs this same file (``--run-naive-bot``)
@@ -209,9 +211,20 @@ class Config:
     big_size: int = 4096  # side of the big results, px
     big_images: int = 4  # big results re-encoded at once
     big_rate: float = 10.0  # /imagine per second while they are re-encoded
+    # Busy channel (--busy): Discord's per-channel limits in the local Discord, one channel.
+    busy: bool = False
+    busy_only: bool = False
+    busy_rates: tuple[float, ...] = (3.0, 10.0)  # /imagine per second, one phase each
+    busy_duration: float = 30.0  # seconds each busy phase fires /imagine
+    busy_users: int = 50
+    busy_naive_rate: float = 3.0  # the naive bot runs beside ours at this rate (0: not at all)
 
-    def delivery_deadline(self, kind: BotKind) -> float:
-        """How long after the last /imagine a generation may still arrive before it is lost."""
+    def delivery_deadline(self, kind: BotKind, *, busy_images: int = 0) -> float:
+        """How long after the last /imagine a generation may still arrive before it is lost.
+        ``busy_images``: that many images into one channel under Discord's limits, where a
+        bot that posts one image per message gets about one message a second."""
+        if busy_images:
+            return busy_images * 1.1 + 30.0 if kind == "naive" else 60.0
         if kind == "naive":
             return self.gen_max + 2 * self.naive_interval + 5.0
         # With events healthy the bot polls every 5 ticks (at most 15 s) as a safety net.
@@ -591,6 +604,23 @@ class FlowResult:
     wall_seconds: float
     log: dict[str, int] = field(default_factory=dict)
     exit_code: int | None = None
+    # Busy-channel phases (Discord's limits in the local Discord):
+    discord_limits: bool = False
+    rate_limited_by_route: dict[str, int] = field(default_factory=dict)
+    images_per_message: dict[int, int] = field(default_factory=dict)  # images -> messages
+    final_statuses: int = 0  # status messages that show the request's final state
+    status_messages: int = 0
+
+    @property
+    def image_messages(self) -> int:
+        return sum(self.images_per_message.values())
+
+    @property
+    def mean_images_per_message(self) -> float | None:
+        messages = self.image_messages
+        if not messages:
+            return None
+        return sum(k * v for k, v in self.images_per_message.items()) / messages
 
     @property
     def not_enqueued(self) -> int:
@@ -678,15 +708,20 @@ async def run_flow(
     n: int,
     rate: float,
     events: bool = True,
+    busy: bool = False,
 ) -> FlowResult:
+    """``busy``: Discord's own rate limits in the local Discord, one channel,
+    ``cfg.busy_users`` members."""
     from bench.world import open_world
 
     rng = random.Random(f"{cfg.seed}:{phase}")
     durations = [rng.uniform(cfg.gen_min, cfg.gen_max) for _ in range(n)]
     progress(
         f"{phase}: {n} × /imagine at {rate:g}/s, generations {cfg.gen_min:g}–{cfg.gen_max:g} s"
+        + (", Discord's limits, one channel" if busy else "")
     )
-    async with open_world(channels=cfg.channels, users=cfg.users) as world:
+    channels, users = (1, cfg.busy_users) if busy else (cfg.channels, cfg.users)
+    async with open_world(channels=channels, users=users, discord_limits=busy) as world:
         bot = launch(cfg, kind, world, workdir, phase)
         try:
             await bot.start(world)
@@ -698,6 +733,7 @@ async def run_flow(
                 await world.oxen.wait_for_subscribers(0, timeout=10)
             oxen_mark, discord_mark = len(world.oxen.requests), len(world.discord.requests)
             limited_mark = world.discord.rate_limited_count
+            hits_mark = len(world.discord.rate_limit_hits)
             before = bot.sample()
             interactions = await fire(world, phase, rate=rate, counts=[1] * n, durations=durations)
             images: dict[str, list[MessageRecord]] = {}
@@ -709,7 +745,9 @@ async def run_flow(
                     images.get(gid) for gid in world.oxen.generations
                 )
 
-            await wait_until(all_delivered, cfg.delivery_deadline(kind))
+            await wait_until(
+                all_delivered, cfg.delivery_deadline(kind, busy_images=n if busy else 0)
+            )
             await asyncio.sleep(cfg.settle)  # late duplicates, status-message edits
             after = bot.sample()
             images = image_messages(world)
@@ -727,11 +765,39 @@ async def run_flow(
                 before=before,
                 after=after,
             )
+            if busy:
+                busy_figures(result, world, interactions, images, hits_mark)
         finally:
             exit_code = await bot.stop()
         result.exit_code = exit_code
         result.log = bot.log_counts()
         return result
+
+
+def busy_figures(
+    result: FlowResult,
+    world: World,
+    interactions: Sequence[InteractionRecord],
+    images: dict[str, list[MessageRecord]],
+    hits_mark: int,
+) -> None:
+    """What a busy channel adds: 429s by route, images per message, final statuses shown."""
+    result.discord_limits = True
+    result.rate_limited_by_route = dict(
+        Counter(hit.key for hit in world.discord.rate_limit_hits[hits_mark:]).most_common()
+    )
+    messages = {m.id: m for found in images.values() for m in found}
+    per_message = Counter(
+        sum(1 for a in m.attachments if a.filename.rsplit(".", 1)[0] in images)
+        for m in messages.values()
+    )
+    result.images_per_message = dict(sorted(per_message.items()))
+    originals = [r.original for r in interactions if r.original is not None]
+    result.status_messages = len(originals)
+    # The status message's last word (a Finished line), or the result posted into it.
+    result.final_statuses = sum(
+        1 for m in originals if m.content.startswith(("✅", "⚠️", "❌")) or m.attachments
+    )
 
 
 def reposts(discord_requests: Sequence[Any]) -> int:
@@ -1071,10 +1137,35 @@ class Report:
     big: BigResult | None
     targets: list[Target]
     seconds: float
+    busy: list[FlowResult] = field(default_factory=list)
+
+
+def busy_phase(rate: float, kind: BotKind = "ours") -> str:
+    return f"busy {rate:g}/s" + (" naive" if kind == "naive" else "")
+
+
+async def run_busy(cfg: Config, workdir: Path, started: float) -> list[FlowResult]:
+    """One channel under Discord's limits, ``cfg.busy_users`` members, each rate of
+    ``cfg.busy_rates`` for ``cfg.busy_duration`` s; the naive bot beside ours at its rate."""
+    flows = []
+    for rate in cfg.busy_rates:
+        n = max(1, round(rate * cfg.busy_duration))
+        kinds: list[BotKind] = ["ours"]
+        if cfg.busy_naive_rate and math.isclose(rate, cfg.busy_naive_rate):
+            kinds.append("naive")
+        for kind in kinds:
+            phase = busy_phase(rate, kind)
+            flows.append(await run_flow(cfg, workdir, phase, kind, n=n, rate=rate, busy=True))
+            progress(f"{phase}: done at {time.monotonic() - started:.0f} s")
+    return flows
 
 
 async def run_benchmark(cfg: Config, workdir: Path) -> Report:
     started = time.monotonic()
+    if cfg.busy_only:
+        busy = await run_busy(cfg, workdir, started)
+        targets = evaluate_busy(cfg, busy)
+        return Report(cfg, [], [], None, targets, time.monotonic() - started, busy)
     if cfg.big_only:
         big = await run_big(cfg, workdir)
         progress(f"{BIG_PHASE}: done at {time.monotonic() - started:.0f} s")
@@ -1101,8 +1192,9 @@ async def run_benchmark(cfg: Config, workdir: Path) -> Report:
     if cfg.big:
         big = await run_big(cfg, workdir)
         progress(f"{BIG_PHASE}: done at {time.monotonic() - started:.0f} s")
-    targets = evaluate(cfg, flows, pending, big)
-    return Report(cfg, flows, pending, big, targets, time.monotonic() - started)
+    busy = await run_busy(cfg, workdir, started) if cfg.busy else []
+    targets = evaluate(cfg, flows, pending, big) + evaluate_busy(cfg, busy)
+    return Report(cfg, flows, pending, big, targets, time.monotonic() - started, busy)
 
 
 # --- targets and output -------------------------------------------------------------------------
@@ -1138,6 +1230,38 @@ def evaluate(
                 f"{big.phase}: nothing lost or duplicated",
                 f"{big.lost} lost, {big.duplicated} dup",
                 big.lost == 0 and big.duplicated == 0 and complete,
+            ),
+        ]
+    return targets
+
+
+BUSY_LATENCY_RATE = 3.0  # the busy rate with delivery targets (p50 ≤ 5 s, p99 ≤ 15 s)
+
+
+def evaluate_busy(cfg: Config, busy: list[FlowResult]) -> list[Target]:
+    """One channel under Discord's limits: no 429, every image once, every request's final
+    state shown; at 3/s, delivery p50 ≤ 5 s and p99 ≤ 15 s."""
+    targets = []
+    for flow in busy:
+        if flow.bot != "ours":
+            continue
+        if math.isclose(flow.rate, BUSY_LATENCY_RATE):
+            targets += [
+                at_most(f"{flow.phase}: delivery p50 ≤ 5 s", flow.delivery_s.p50, 5.0, ".2f"),
+                at_most(f"{flow.phase}: delivery p99 ≤ 15 s", flow.delivery_s.p99, 15.0, ".2f"),
+            ]
+        targets += [
+            at_most(f"{flow.phase}: no 429", flow.rate_limited, 0, "d"),
+            Target(
+                f"{flow.phase}: every image delivered once",
+                f"{flow.delivered}/{flow.generations_accepted}, {flow.lost} lost, "
+                f"{flow.duplicated} dup",
+                flow.lost == 0 and flow.duplicated == 0 and flow.delivered == flow.interactions,
+            ),
+            Target(
+                f"{flow.phase}: every status shows its final state",
+                f"{flow.final_statuses}/{flow.status_messages}",
+                flow.final_statuses == flow.status_messages == flow.interactions,
             ),
         ]
     return targets
@@ -1218,12 +1342,20 @@ def render(report: Report) -> str:
             f"{cfg.gen_max:g} s, {cfg.channels} channel(s)",
             "",
         ]
+    if cfg.busy_only:
+        lines = [
+            f"imagine-bot benchmark, busy channel only: generations {cfg.gen_min:g}–"
+            f"{cfg.gen_max:g} s, naive poll {cfg.naive_interval:g} s",
+            "",
+        ]
     if report.flows:
         lines += render_flows(report)
     if report.big is not None:
         lines += render_big(report.big, cfg)
-    elif not cfg.big:
+    elif not cfg.big and not cfg.busy_only:
         lines += [f"{BIG_PHASE}: skipped (--no-big)", ""]
+    if report.busy:
+        lines += render_busy(report)
     lines += ["targets"]
     width = max(len(t.name) for t in report.targets)
     measured = max(len(t.measured) for t in report.targets)
@@ -1233,6 +1365,43 @@ def render(report: Report) -> str:
     passed = sum(t.passed for t in report.targets)
     lines.append(f"{passed}/{len(report.targets)} targets met; run took {report.seconds:.0f} s")
     return "\n".join(lines)
+
+
+def render_busy(report: Report) -> list[str]:
+    cfg, flows = report.config, report.busy
+
+    def per_message(f: FlowResult) -> str:
+        mean = f.mean_images_per_message
+        most = max(f.images_per_message, default=0)
+        return "–" if mean is None else f"{mean:.1f} (max {most}, {f.image_messages} msgs)"
+
+    rows: list[tuple[str, list[str]]] = [
+        ("/imagine sent (members)", [f"{f.interactions} ({cfg.busy_users})" for f in flows]),
+        ("ack p50 / p99 ms", [pair(f.ack_ms, ".0f") for f in flows]),
+        ("delivery p50 / p99 s", [pair(f.delivery_s, ".2f") for f in flows]),
+        ("delivery max s", [fmt(f.delivery_s.max, ".2f") for f in flows]),
+        ("images per message", [per_message(f) for f in flows]),
+        ("delivered/lost/dup", [f"{f.delivered}/{f.lost}/{f.duplicated}" for f in flows]),
+        ("re-posts (nonce-dropped)", [str(f.reposted) for f in flows]),
+        ("429s issued", [str(f.rate_limited) for f in flows]),
+        ("final status shown", [f"{f.final_statuses}/{f.status_messages}" for f in flows]),
+        ("Discord req/generation", [f"{f.discord_per_generation:.2f}" for f in flows]),
+        ("bot CPU s", [f"{f.cpu_seconds:.2f}" for f in flows]),
+        ("bot log warn/error", [f"{f.log['warnings']}/{f.log['errors']}" for f in flows]),
+    ]
+    lines = [
+        f"busy channel: Discord's limits in the local Discord (5 messages and 5 edits per 5 s "
+        f"per channel, follow-ups 5 per 2 s per interaction and 30/min per channel), one "
+        f"channel, {cfg.busy_users} members, {cfg.busy_duration:g} s per rate",
+        *table(["phase", *[f.phase for f in flows]], rows),
+    ]
+    for flow in flows:
+        limited = ", ".join(f"{k} {v}" for k, v in flow.rate_limited_by_route.items()) or "none"
+        lines.append(f"  {flow.phase:<16} 429s     {limited}")
+        lines.append(f"  {'':<16} Discord  {breakdown(flow.discord_requests, flow)}")
+    if not any(f.bot == "naive" for f in flows):
+        lines.append("  (the naive bot: not run)")
+    return [*lines, ""]
 
 
 def render_big(big: BigResult, cfg: Config) -> list[str]:
@@ -1431,9 +1600,30 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--no-big", action="store_true", help=f"skip the {BIG_PHASE!r} phase")
     p.add_argument("--big-size", type=int, default=d.big_size, help="big results' side, px")
     p.add_argument("--big-rate", type=float, default=d.big_rate, help="/imagine/s meanwhile")
+    p.add_argument(
+        "--busy",
+        action="store_true",
+        help="also the busy-channel phases: Discord's limits, one channel, 3/s and 10/s",
+    )
+    p.add_argument("--busy-only", action="store_true", help="only the busy-channel phases")
+    p.add_argument(
+        "--busy-rates", type=float, nargs="+", default=list(d.busy_rates), help="/imagine/s each"
+    )
+    p.add_argument(
+        "--busy-duration", type=float, default=d.busy_duration, help="seconds per busy rate"
+    )
+    p.add_argument("--busy-users", type=int, default=d.busy_users, help="members asking")
+    p.add_argument(
+        "--busy-naive-rate",
+        type=float,
+        default=d.busy_naive_rate,
+        help="the busy rate the naive bot runs beside ours (0: none)",
+    )
     args = p.parse_args(argv)
     if args.big_only and args.no_big:
         p.error("--big-only and --no-big exclude each other")
+    if args.busy_only and args.big_only:
+        p.error("--busy-only and --big-only exclude each other")
     cfg = Config(
         n=args.n,
         rate=args.rate,
@@ -1460,6 +1650,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         big_only=args.big_only,
         big_size=args.big_size,
         big_rate=args.big_rate,
+        busy=args.busy or args.busy_only,
+        busy_only=args.busy_only,
+        busy_rates=tuple(args.busy_rates),
+        busy_duration=args.busy_duration,
+        busy_users=args.busy_users,
+        busy_naive_rate=args.busy_naive_rate,
     )
     if args.quick:
         cfg = replace(

@@ -43,13 +43,16 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def open_world(*, channels: int = 1, users: int = 5) -> AsyncIterator[World]:
+async def open_world(
+    *, channels: int = 1, users: int = 5, discord_limits: bool = False
+) -> AsyncIterator[World]:
     """Both fakes on 127.0.0.1 (random ports), one guild, ``channels`` text channels and
-    ``users`` members. Generations start at once (no queueing delay)."""
+    ``users`` members. Generations start at once (no queueing delay). ``discord_limits``: the
+    local Discord enforces Discord's own rate limits (5 messages per 5 s per channel, ...)."""
     oxen = TimedOxen(start_delay=0.0)
     await oxen.start()
     try:
-        async with FakeDiscord() as fake:
+        async with FakeDiscord(discord_limits=discord_limits) as fake:
             guild = fake.create_guild("Bench Guild")
             made_channels = [fake.create_channel(guild, f"bench-{i}") for i in range(channels)]
             made_users = [fake.create_user(f"user{i}") for i in range(users)]

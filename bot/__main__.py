@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import discord
@@ -26,6 +27,7 @@ from bot.core.completions import CompletionListener
 from bot.core.enqueue import Enqueuer
 from bot.core.images import ImageWorker
 from bot.core.imagine import ImagineService
+from bot.core.leases import Holder, LeaseKeeper, process_role
 from bot.core.lifecycle import Lifecycle
 from bot.core.limits import READINESS_OXEN_WINDOW_SECONDS
 from bot.core.metrics import Metrics
@@ -34,6 +36,7 @@ from bot.core.server_admin import ServerAdmin
 from bot.core.sharing import Sharing, WeeklyTop
 from bot.core.waiting_line import WaitingLine
 from bot.core.watcher import Watcher
+from bot.core.web_gallery import WebGallery
 from bot.discord_app.actions import ButtonActions
 from bot.discord_app.audit import AuditLog
 from bot.discord_app.buttons import Buttons
@@ -41,11 +44,18 @@ from bot.discord_app.client import ImagineBot, rate_limit_trace
 from bot.discord_app.delivery import Delivery
 from bot.discord_app.flow import RequestFlow
 from bot.discord_app.gallery import Gallery
+from bot.discord_app.interaction_routes import InteractionRoutes
+from bot.discord_app.outbox import Outbox
+from bot.discord_app.results import ResultMessages
+from bot.discord_app.sharding import ShardedImagineBot
 from bot.discord_app.status import StatusMessages
 from bot.logs import configure_logging
 from bot.oxen import OxenClient
 from bot.store import open_store
+from bot.store.files import FileImageCopies
+from bot.web.gallery import GalleryPages
 from bot.web.health import Check, Health, answered_within, succeeds
+from bot.web.rate_limit import parse_networks
 from bot.web.server import CannotListen, WebServer
 from cogs.admin import AdminCog
 from cogs.edit import EditCog
@@ -77,6 +87,16 @@ async def run(
         metrics = Metrics()  # its own registry; told by everything below that reports
         store = await open_store(settings.store_url)
         stack.push_async_callback(store.close)
+        # This process among others on the store: its shards, and the owner of its leases.
+        shards = settings.shards
+        holder = Holder.for_process(process_role(shards.ids, shards.count), settings.lease_seconds)
+        metrics.process_is(holder.owner, shards.running, shards.count or 1)
+        leases = LeaseKeeper(
+            store, holder,
+            held=lambda: watcher.held(),
+            on_lost=lambda lost: watcher.lease_lost(lost),
+        )  # fmt: skip
+        await leases.take_over_earlier_runs()  # this process's last run was killed: at once
         oxen = OxenClient(
             settings.oxen_api_key,
             base_url=settings.oxen_base_url,
@@ -90,12 +110,22 @@ async def run(
         )
         stack.push_async_callback(catalog.close)
 
-        bot = ImagineBot(
+        # SHARD_COUNT: an AutoShardedBot for this process's shards, IDENTIFYs spaced through the
+        # store; otherwise one session, as discord.py's plain client runs it.
+        sharded: dict[str, Any] = (
+            {"shards": shards, "gateway": store.gateway} if shards.sharded else {}
+        )
+        bot = (ShardedImagineBot if shards.sharded else ImagineBot)(
+            **sharded,
             meta=store.meta,
             guild_ids=settings.guild_ids,
             discover_gateway=settings.discord_api_base_url is not None,
             allow_dms=settings.allow_dms,
-            http_trace=rate_limit_trace(metrics.discord_rate_limited),
+            # The outbox (built below, it needs this client) reads every answer's rate limits.
+            http_trace=rate_limit_trace(
+                metrics.discord_rate_limited,
+                on_response=lambda method, response: outbox.on_response(method, response),
+            ),
         )
         stack.push_async_callback(bot.close)  # idempotent; covers failures during start
         # A button press goes to `actions`, built below: it needs the request flow, which
@@ -103,11 +133,22 @@ async def run(
         buttons = Buttons(
             on_press=lambda interaction, act, target: actions.press(interaction, act, target)
         )
-        status = StatusMessages(bot, store, buttons, min_edit_gap=settings.status_edit_interval)
+        # Everything sent to a channel goes through its queue in the outbox, paced by its
+        # buckets; interaction tokens (in memory only) carry a request's edits while valid.
+        routes = InteractionRoutes(clock=clock)
+        outbox = Outbox(
+            bot, routes, buttons,
+            on_posted=metrics.result_message_posted,
+            on_edit_dropped=metrics.status_edit_dropped,
+        )  # fmt: skip
+        results = ResultMessages(bot, store, buttons, outbox)
+        status = StatusMessages(
+            bot, store, buttons, outbox, min_edit_gap=settings.status_edit_interval
+        )
         audit = AuditLog(bot, store)
         reporter = Reporters(status, audit)
         delivery = Delivery(
-            bot, oxen, store.servers, buttons, images,
+            bot, oxen, store.servers, buttons, images, outbox,
             max_download_bytes=settings.max_download_bytes,
             download_timeout=settings.download_timeout,
         )  # fmt: skip
@@ -121,31 +162,45 @@ async def run(
             max_generation_age=settings.max_generation_age,
             retention_days=settings.job_retention_days,
             metrics=metrics,
+            holder=holder,
+            serves=shards.serves,
         )  # fmt: skip
         enqueuer = Enqueuer(oxen, store, on_jobs_added=watcher.job_added)
         line = WaitingLine(
             store, enqueuer, reporter,
             tell=delivery.explain_not_started,
             cap=settings.max_generations_in_flight,
+            holder=holder,
+            serves=shards.serves,
         )  # fmt: skip
         imagine = ImagineService(
-            store, catalog, enqueuer, line, watcher, reporter=reporter, metrics=metrics
-        )
+            store, catalog, enqueuer, line, watcher,
+            reporter=reporter, metrics=metrics, holder=holder,
+        )  # fmt: skip
         completions = CompletionListener(oxen, watcher, metrics=metrics)
-        flow = RequestFlow(imagine, status, buttons, allow_dms=settings.allow_dms)
+        flow = RequestFlow(imagine, status, buttons, routes, allow_dms=settings.allow_dms)
         sharing = Sharing(store, clock=clock)
-        gallery = Gallery(bot, store, sharing, buttons, audit, images, catalog)
-        weekly = WeeklyTop(
-            store, gallery, clock=clock, check_interval=settings.weekly_check_interval
+        web_gallery = WebGallery(
+            store, FileImageCopies(settings.gallery_files), images,
+            public_base_url=settings.public_base_url,
+            served=bool(settings.http_port),
+            clock=clock,
+        )  # fmt: skip
+        gallery = Gallery(
+            bot, store, sharing, buttons, audit, images, catalog, web=web_gallery, results=results
         )
-        actions = ButtonActions(flow, imagine, store.jobs, gallery)
+        weekly = WeeklyTop(
+            store, gallery, clock=clock, check_interval=settings.weekly_check_interval,
+            serves=shards.serves,
+        )  # fmt: skip
+        actions = ButtonActions(flow, imagine, store.jobs, gallery, results)
         bot.install(
             cogs=(
                 ImagineCog(flow, catalog),
                 EditCog(flow, catalog, bot.tree),
                 JobsCog(store, line, buttons),
                 HelpCog(settings, store.servers),
-                AdminCog(ServerAdmin(store, catalog), catalog, gallery),
+                AdminCog(ServerAdmin(store, catalog), catalog, gallery, web_gallery),
                 GalleryCog(sharing, gallery),
             ),
             dynamic_items=(buttons.item_type,),
@@ -155,11 +210,12 @@ async def run(
                 watcher,
                 line,
                 grace=settings.shutdown_grace,
-                also_run=(("the gallery's weekly post", weekly),),
+                also_run=(("the gallery's weekly post", weekly), ("lease renewals", leases)),
                 also_stop=(
                     ("gallery votes and auto-shares", gallery.close),  # before their audit entries
                     ("the audit channel", audit.close),
                     ("status edits", status.close),
+                    ("posts and edits waiting for their channel", outbox.close),
                 ),
             ),
         )
@@ -178,6 +234,11 @@ async def run(
                 host=settings.http_host,
                 port=settings.http_port,
                 metrics=metrics,
+                gallery=GalleryPages(
+                    web_gallery,
+                    rate_per_minute=settings.gallery_rate_per_minute,
+                    trusted_proxies=parse_networks(settings.trusted_proxies),
+                ),
                 health=Health(
                     live=[Check("watcher", lambda: not watcher.died)],
                     ready=[

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bot.core import limits
+from bot.core.shards import Shards
 from bot.oxen import DEFAULT_BASE_URL as DEFAULT_OXEN_BASE_URL
 
 DEFAULT_MODEL = limits.DEFAULT_MODEL
@@ -21,8 +22,12 @@ LOG_FORMATS = ("text", "json")
 # The health and metrics server: this machine only by default (the image sets 0.0.0.0).
 DEFAULT_HTTP_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 8080  # the Dockerfile's HEALTHCHECK and EXPOSE say the same
+# The web gallery: a reverse proxy on this machine may say who the client is.
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.0/8", "::1/128")
+DEFAULT_GALLERY_FILES_DIR = Path("data/gallery")  # with PostgreSQL; relative to the working dir
 
 _COPY_ENV_HINT = "copy .env.example to .env and fill it in"
+MAX_SHARDS = 10_000  # far beyond any bot; a typo's extra digits are caught
 
 
 class ConfigError(Exception):
@@ -58,9 +63,35 @@ class Settings:
     max_generations_in_flight: int = 0  # for the whole bot; 0 = no cap
     shutdown_grace: float = limits.DEFAULT_SHUTDOWN_GRACE_SECONDS
     job_retention_days: int = limits.DEFAULT_JOB_RETENTION_DAYS  # 0 keeps every row
+    # The web gallery: where the operator exposes the web server (None: no links can be given),
+    # where the copies of shared images live (None: `gallery` beside the SQLite file, or
+    # data/gallery with PostgreSQL), requests per minute per address, and the reverse proxies
+    # whose X-Forwarded-For names the client.
+    public_base_url: str | None = None
+    gallery_files_dir: Path | None = None
+    gallery_rate_per_minute: int = limits.DEFAULT_GALLERY_RATE_PER_MINUTE
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    # Several processes: Discord's shards in all (None: unsharded), the ones this process runs
+    # (None: all of them), and how long a process's claim on a job lasts without renewal.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+    lease_seconds: float = limits.DEFAULT_LEASE_SECONDS
     # Not read from the environment: Discord-friendly pacing, shortened only by tests.
     status_edit_interval: float = limits.DEFAULT_STATUS_EDIT_INTERVAL_SECONDS
     weekly_check_interval: float = limits.DEFAULT_WEEKLY_CHECK_SECONDS  # the gallery's weekly post
+
+    @property
+    def gallery_files(self) -> Path:
+        """The folder of the shared images' copies (in the Docker volume by default)."""
+        if self.gallery_files_dir is not None:
+            return self.gallery_files_dir
+        if self.database_url is None:
+            return self.database_path.parent / "gallery"
+        return DEFAULT_GALLERY_FILES_DIR
+
+    @property
+    def shards(self) -> Shards:
+        return Shards(self.shard_count, self.shard_ids)
 
     @property
     def store_url(self) -> str:
@@ -82,6 +113,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         return environ.get(name, "").strip()
 
     database_path, database_url = _database(get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    shard_count, shard_ids = _sharding(get("SHARD_COUNT"), get("SHARD_IDS"))
     return Settings(
         discord_token=_required_secret(get("DISCORD_TOKEN"), "DISCORD_TOKEN"),
         oxen_api_key=_required_secret(get("OXEN_API_KEY"), "OXEN_API_KEY"),
@@ -138,7 +170,67 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             default=limits.DEFAULT_JOB_RETENTION_DAYS,
             zero="0 to keep every job",
         ),
+        public_base_url=(_public_base_url(value) if (value := get("PUBLIC_BASE_URL")) else None),
+        gallery_files_dir=Path(value) if (value := get("GALLERY_FILES_DIR")) else None,
+        gallery_rate_per_minute=_count(
+            get("GALLERY_RATE_PER_MINUTE"),
+            "GALLERY_RATE_PER_MINUTE",
+            default=limits.DEFAULT_GALLERY_RATE_PER_MINUTE,
+            zero=str(limits.DEFAULT_GALLERY_RATE_PER_MINUTE),
+            positive=True,
+        ),
+        trusted_proxies=_networks(get("TRUSTED_PROXIES")),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        lease_seconds=_lease_seconds(get("LEASE_SECONDS")),
     )
+
+
+def _sharding(count: str, ids: str) -> tuple[int | None, tuple[int, ...] | None]:
+    """SHARD_COUNT and SHARD_IDS: (all shards, this process's) or (None, None) unsharded."""
+    if not count:
+        if ids:
+            raise ConfigError(
+                "SHARD_IDS",
+                "is set without SHARD_COUNT",
+                "set SHARD_COUNT to the total number of shards",
+            )
+        return None, None
+    if not count.isdigit() or not 1 <= int(count) <= MAX_SHARDS:
+        raise ConfigError(
+            "SHARD_COUNT",
+            f"must be a whole number from 1 to {MAX_SHARDS}",
+            "use the number of shards all processes run together, e.g. 2",
+        )
+    total = int(count)
+    if not ids:
+        return total, None
+    fix = f"use shard ids from 0 to {total - 1}, e.g. 0,1 or 0-3"
+    chosen: list[int] = []
+    for part in ids.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ConfigError("SHARD_IDS", "must be comma-separated ids or ranges", fix)
+        first, last = int(low), int(high) if dash else int(low)
+        if first > last:
+            raise ConfigError("SHARD_IDS", "has a range that ends before it starts", fix)
+        if last >= total:
+            raise ConfigError("SHARD_IDS", f"names shards outside 0-{total - 1}", fix)
+        chosen += range(first, last + 1)
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError("SHARD_IDS", "names a shard twice", fix)
+    return total, tuple(sorted(chosen))
+
+
+def _lease_seconds(value: str) -> float:
+    seconds = _positive_number(value, "LEASE_SECONDS", limits.DEFAULT_LEASE_SECONDS)
+    if seconds < limits.MIN_LEASE_SECONDS:
+        raise ConfigError(
+            "LEASE_SECONDS",
+            f"must be at least {limits.MIN_LEASE_SECONDS:g}",
+            f"remove it to use {limits.DEFAULT_LEASE_SECONDS:g}",
+        )
+    return seconds
 
 
 def _required_secret(value: str, name: str) -> str:
@@ -156,6 +248,35 @@ def _http_url(value: str, name: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(name, "is not an http(s) URL", "use a value like https://host[:port]")
     return value.rstrip("/")
+
+
+def _public_base_url(value: str) -> str:
+    """Where people reach the bot's web server: http(s)://host[:port][/path], nothing more."""
+    url = _http_url(value, "PUBLIC_BASE_URL")
+    parts = urlsplit(url)
+    if parts.username or parts.password or "?" in url or "#" in url:
+        raise ConfigError(
+            "PUBLIC_BASE_URL",
+            "must be a plain address",
+            "use e.g. https://imagine.example.com (no user, query or #fragment)",
+        )
+    return url
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    if not value:
+        return DEFAULT_TRUSTED_PROXIES
+    networks = []
+    for part in value.split(","):
+        try:
+            networks.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(
+                "TRUSTED_PROXIES",
+                "must be comma-separated IP addresses or networks",
+                "use e.g. 127.0.0.1,::1 or 172.16.0.0/12 (your reverse proxy's address)",
+            ) from None
+    return tuple(networks)
 
 
 def _model_id(value: str, name: str = "OXEN_MODEL") -> str:
@@ -299,10 +420,18 @@ def _flag(value: str, name: str) -> bool:
     return value.lower() in _TRUE
 
 
-def _count(value: str, name: str, *, default: int = 0, zero: str = "0 for no limit") -> int:
-    """A whole number >= 0; empty means ``default``."""
+def _count(
+    value: str,
+    name: str,
+    *,
+    default: int = 0,
+    zero: str = "0 for no limit",
+    positive: bool = False,
+) -> int:
+    """A whole number >= 0 (``positive``: >= 1); empty means ``default``."""
     if not value:
         return default
-    if not value.isdigit():
-        raise ConfigError(name, "must be a whole number", f"use {zero}, or e.g. 20")
+    if not value.isdigit() or (positive and int(value) < 1):
+        kind = "a whole number of at least 1" if positive else "a whole number"
+        raise ConfigError(name, f"must be {kind}", f"use {zero}, or e.g. 20")
     return int(value)

@@ -16,6 +16,7 @@ from bot.core.gallery import check_theme
 from bot.core.limits import MAX_AUTO_SHARE_VOTES
 from bot.core.server_admin import Change, ServerAdmin, add_term, without
 from bot.core.types import GuildSettings
+from bot.core.web_gallery import WebChoice, WebGallery
 from bot.discord_app import render
 from bot.discord_app.autocomplete import model_choices
 from bot.discord_app.gallery import Gallery
@@ -27,10 +28,13 @@ from bot.discord_app.permissions import missing_permissions
 class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"server_only": True}):
     """Server settings for imagine-bot (Manage Server)."""
 
-    def __init__(self, admin: ServerAdmin, catalog: ModelCatalog, gallery: Gallery) -> None:
+    def __init__(
+        self, admin: ServerAdmin, catalog: ModelCatalog, gallery: Gallery, web: WebGallery
+    ) -> None:
         self._admin = admin
         self._catalog = catalog
         self._gallery = gallery
+        self._web = web
         super().__init__()
 
     @app_commands.command(name="show", description="Show this server's imagine-bot settings")
@@ -198,6 +202,7 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"ser
         theme="A theme: posts get the gallery's tag of that name (e.g. space)",
         create_tags="Add tags for the models (and the theme) to the gallery",
         clear="Turn off the gallery, the NSFW gallery, or the theme",
+        web="A read-only web page of the shared images, at a secret link (new-link: replace it)",
     )
     async def gallery(
         self,
@@ -209,6 +214,7 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"ser
         theme: app_commands.Range[str, 1, 100] | None = None,
         create_tags: bool = False,
         clear: Literal["gallery", "nsfw-gallery", "theme"] | None = None,
+        web: Literal["on", "off", "new-link"] | None = None,
     ) -> None:
         gallery_id = self._gallery.check_channel(channel, nsfw=False) if channel else None
         nsfw_id = self._gallery.check_channel(nsfw_channel, nsfw=True) if nsfw_channel else None
@@ -239,9 +245,15 @@ class AdminCog(commands.GroupCog, group_name="imagine-admin", group_extras={"ser
 
         guild = interaction.guild
         assert guild is not None  # guild_only
-        update = await self._admin.update(guild.id, change)
-        notes = await self._gallery.settings_changed(guild, update, create_tags=create_tags)
-        await interaction.edit_original_response(content="\n".join([*update.lines(), *notes]))
+        lines: list[str] = []
+        settings = (channel, nsfw_channel, auto_share, weekly, theme, clear)
+        if web is None or create_tags or any(option is not None for option in settings):
+            update = await self._admin.update(guild.id, change)
+            notes = await self._gallery.settings_changed(guild, update, create_tags=create_tags)
+            lines += [*update.lines(), *notes]
+        if web is not None:  # alone, or with the other options
+            lines += await self._web.switch(guild.id, WebChoice(web), server_name=guild.name)
+        await interaction.edit_original_response(content="\n".join(lines))
 
     @default_model.autocomplete("model")
     async def model_autocomplete(

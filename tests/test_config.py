@@ -123,3 +123,47 @@ def test_missing_setting_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert (
         "Traceback" not in result.stderr and "oxen-secret-key" not in result.stderr + result.stdout
     )
+
+
+def test_web_gallery_settings_and_their_defaults():
+    settings = load_settings(VALID)
+    assert settings.public_base_url is None
+    assert settings.gallery_files == Path("data/gallery")  # beside the SQLite file: the volume
+    assert settings.gallery_rate_per_minute == 600
+    assert settings.trusted_proxies == ("127.0.0.0/8", "::1/128")
+    sqlite = load_settings({**VALID, "DATABASE_URL": "sqlite:////data/imagine-bot.sqlite3"})
+    assert sqlite.gallery_files == Path("/data/gallery")
+    postgres = load_settings({**VALID, "DATABASE_URL": "postgresql://u:p@db:5432/imagine"})
+    assert postgres.gallery_files == Path("data/gallery")
+    chosen = load_settings(
+        {
+            **VALID,
+            "PUBLIC_BASE_URL": "https://imagine.example.com/bot/",
+            "GALLERY_FILES_DIR": "/srv/shared/gallery",
+            "GALLERY_RATE_PER_MINUTE": "120",
+            "TRUSTED_PROXIES": "10.0.0.5, 172.16.0.0/12",
+        }
+    )
+    assert chosen.public_base_url == "https://imagine.example.com/bot"
+    assert chosen.gallery_files == Path("/srv/shared/gallery")
+    assert chosen.gallery_rate_per_minute == 120
+    assert chosen.trusted_proxies == ("10.0.0.5/32", "172.16.0.0/12")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PUBLIC_BASE_URL", "imagine.example.com"),
+        ("PUBLIC_BASE_URL", "ftp://imagine.example.com"),
+        ("PUBLIC_BASE_URL", "https://imagine.example.com/?x=1"),
+        ("PUBLIC_BASE_URL", "https://user:pw@imagine.example.com"),
+        ("PUBLIC_BASE_URL", "https://imagine.example.com/#top"),
+        ("GALLERY_RATE_PER_MINUTE", "0"),
+        ("GALLERY_RATE_PER_MINUTE", "lots"),
+        ("TRUSTED_PROXIES", "my-proxy"),
+    ],
+)
+def test_malformed_web_gallery_settings_name_the_variable(variable, value):
+    with pytest.raises(ConfigError) as info:
+        load_settings({**VALID, variable: value})
+    assert str(info.value).startswith(f"{variable} ") and ":" in str(info.value)

@@ -298,3 +298,20 @@ def test_importing_the_package_needs_no_environment():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_web_gallerys_templates_and_stylesheet_are_packaged():
+    """The image installs the project with `pip install --no-deps .`: files that are not Python
+    reach it only through package-data (the container smoke test builds the real image)."""
+    from fnmatch import fnmatch
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = data["package-data"]["bot.web"]
+    web = ROOT / "bot" / "web"
+    files = [p.relative_to(web).as_posix() for p in web.rglob("*")
+             if p.is_file() and p.suffix not in (".py", ".pyc")]  # fmt: skip
+    assert any(f.startswith("templates/") for f in files) and "static/gallery.css" in files
+    for name in files:
+        assert any(fnmatch(name, g) for g in globs), f"{name} is not in package-data"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY bot ./bot" in dockerfile  # the build stage has them to package

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 
 from PIL import Image
 
 from bot.core.images import inspect_image
-from bot.core.limits import THUMBNAIL_PIXELS
+from bot.core.limits import THUMBNAIL_PIXELS, WEB_THUMBNAIL_PIXELS
 
 GRID_COLUMNS = 5
 GRID_GAP = 4
@@ -45,3 +46,31 @@ def grid(thumbnails: list[bytes]) -> bytes:
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
+
+
+# The formats the web gallery serves as they are; anything else is stored as PNG.
+WEB_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+
+
+@dataclass(frozen=True)
+class WebCopy:
+    thumbnail: bytes  # WebP, at most WEB_THUMBNAIL_PIXELS on its longer side
+    full: bytes
+    full_extension: str  # png, jpg, webp or gif: from what the bytes are, never from a name
+
+
+def web_copy(data: bytes) -> WebCopy:
+    """The web gallery's copies of a shared image. Raises NotAnImage."""
+    info = inspect_image(data)
+    with Image.open(io.BytesIO(data)) as original:
+        has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
+        image = original.convert("RGBA" if has_alpha else "RGB")  # a GIF: its first frame
+    full, extension = data, WEB_FORMATS.get(info.format)
+    if extension is None:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        full, extension = buffer.getvalue(), "png"
+    image.thumbnail((WEB_THUMBNAIL_PIXELS, WEB_THUMBNAIL_PIXELS), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", quality=80, method=4)
+    return WebCopy(buffer.getvalue(), full, extension)

@@ -12,13 +12,14 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from bot.core import fair_use, validation
+from bot.core import fair_use, locks, validation
 from bot.core.catalog import ModelCatalog
 from bot.core.enqueue import Enqueuer, NothingQueued
 from bot.core.errors import UserFacingError, explain_oxen_error
+from bot.core.leases import Holder
 from bot.core.limits import MAX_IMAGES_PER_REQUEST, MAX_SEED
 from bot.core.metrics import Metrics
 from bot.core.moderation import BannedTerms, refusal_text
@@ -71,6 +72,7 @@ class ImagineService:
         reporter: RequestReporter,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        holder: Holder | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -82,9 +84,9 @@ class ImagineService:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
-        self._reserved: dict[tuple[int | None, int], int] = {}  # images being enqueued, per user
         self._clock = clock
         self._metrics = metrics or Metrics(process=False)
+        self._holder = holder or Holder.for_process()  # leases the prompts it is sending
 
     async def drain(self) -> None:
         """Refuse new requests and wait for those being enqueued to be recorded (the caller
@@ -111,19 +113,12 @@ class ImagineService:
         """Enqueue at Oxen (or join the waiting line) and store the jobs. Raises
         UserFacingError with words for the user."""
         async with self.handling():
-            # Reserved before any await: two requests racing past the limit check see each other.
-            key = (request.guild_id, request.requester_id)
-            self._reserved[key] = self._reserved.get(key, 0) + request.count
             try:
                 return await self._submit(request)
             except Refused as refusal:
                 self._metrics.refused(refusal.kind)
                 await self._reporter.refused(request, refusal.rule)
                 raise
-            finally:
-                self._reserved[key] -= request.count
-                if not self._reserved[key]:
-                    del self._reserved[key]
 
     async def _submit(self, request: ImagineRequest) -> Accepted:
         prompt = printable(request.prompt).strip()
@@ -131,7 +126,7 @@ class ImagineService:
             raise UserFacingError("The prompt is empty: describe the image you want.")
         if not 1 <= request.count <= MAX_IMAGES_PER_REQUEST:
             raise UserFacingError(f"`count` must be between 1 and {MAX_IMAGES_PER_REQUEST}.")
-        server, usage, exempt = await self._check_server_rules(request, prompt)
+        server, exempt = await self._check_server_rules(request, prompt)
         default = server.default_model or self._catalog.default_model
         model = request.model or (
             self._catalog.default_edit_model if request.input_image else default
@@ -147,32 +142,54 @@ class ImagineService:
             upload_limit=request.origin.upload_limit,
             parent_id=request.parent_id,
         )
-        limit = fair_use.owner_limit(server, exempt=exempt)
-        for_own = fair_use.waits_for_own(usage, order.count, limit)
-        if for_own or not await self._line.admit(order):
-            try:
-                fair_use.check_waiting(server, usage, order.count, exempt=exempt)
-            except UserFacingError as err:
-                raise Refused(
-                    str(err), rule=f"fair-use limit: {err}", kind=RefusalRule.FAIR_USE
-                ) from None
-            place = await self._line.join(
-                order, owner_limit=limit, waits_for_own=for_own, owner_in_flight=usage.in_flight
-            )
-            return Accepted(place.waiting.request_id, model, order.count, place=place)
-        try:
-            ids = await self._send(order)
-        finally:
-            self._line.release(order)
+        admitted = await self._admit(request, order, server, exempt=exempt)
+        if isinstance(admitted, LinePlace):
+            return Accepted(admitted.waiting.request_id, model, order.count, place=admitted)
+        ids = await self._send(order, admitted)
         return Accepted(ids[0], model, len(ids), await self._store.jobs.queue_position(ids[0]))
 
-    async def _send(self, order: Order) -> list[str]:
-        intent = await self._store.intents.begin(
-            guild_id=order.guild_id,
-            channel_id=order.channel_id,
-            requester_id=order.requester_id,
-            prompt=order.prompt,
-        )
+    async def _admit(
+        self, request: ImagineRequest, order: Order, server: GuildSettings, *, exempt: bool
+    ) -> int | LinePlace:
+        """Count the person's images, check the limits and record the request (an intent to
+        send it, or its place in line) as one step, under the person's lock in the store (and
+        the server's, and the cap's, when those are counted): requests admitted at the same
+        moment, by this process or another sharing the store, see each other."""
+        keys = [locks.owner(order.guild_id, order.requester_id)]
+        if server.daily_budget:
+            keys.append(locks.server(order.guild_id))
+        if self._line.cap > 0:
+            keys.append(locks.CAP)
+        limit = fair_use.owner_limit(server, exempt=exempt)
+        async with self._store.locked(*keys):
+            usage = await self._usage(request)
+            self._check_fair_use(server, usage, request.count, exempt=exempt)
+            for_own = fair_use.waits_for_own(usage, order.count, limit)
+            if for_own or not await self._line.admit(order):
+                try:
+                    fair_use.check_waiting(server, usage, order.count, exempt=exempt)
+                except UserFacingError as err:
+                    raise Refused(
+                        str(err), rule=f"fair-use limit: {err}", kind=RefusalRule.FAIR_USE
+                    ) from None
+                return await self._line.join(
+                    order, owner_limit=limit, waits_for_own=for_own,
+                    owner_in_flight=usage.in_flight,
+                )  # fmt: skip
+            try:
+                return await self._store.intents.begin(
+                    guild_id=order.guild_id,
+                    channel_id=order.channel_id,
+                    requester_id=order.requester_id,
+                    prompt=order.prompt,
+                    count=order.count,
+                    owner=self._holder.owner,
+                    lease_seconds=self._holder.seconds,
+                )
+            finally:
+                self._line.release(order)  # the intent counts its images from now on
+
+    async def _send(self, order: Order, intent: int) -> list[str]:
         try:
             return await self._enqueuer.send(order, intent)
         except (OxenError, NothingQueued) as err:
@@ -186,28 +203,34 @@ class ImagineService:
 
     async def _check_server_rules(
         self, request: ImagineRequest, prompt: str
-    ) -> tuple[GuildSettings, Usage, bool]:
+    ) -> tuple[GuildSettings, bool]:
         """The server's channel list, banned terms, upload rule and fair-use limits, in that
-        order; returns the settings, the requester's usage and whether they are exempt. In DMs
+        order; returns the settings and whether the requester is exempt. In DMs
         no server's settings apply, only the default per-user limits."""
         server = GuildSettings()
         if request.guild_id is not None:
             server = await self._store.servers.get(request.guild_id)
             self._check_moderation(server, request, prompt)
-        now = self._clock()
-        usage = await self._store.jobs.usage(
-            request.guild_id, request.requester_id, fair_use.day_start(now)
-        )
-        others = self._reserved.get((request.guild_id, request.requester_id), 0) - request.count
-        usage = replace(usage, in_flight=usage.in_flight + others)
+        # A first look, so that a refusal costs nothing more; _admit looks again, under a lock.
+        usage = await self._usage(request)
         exempt = bool(set(request.origin.role_ids) & set(server.exempt_role_ids))
+        self._check_fair_use(server, usage, request.count, exempt=exempt)
+        return server, exempt
+
+    async def _usage(self, request: ImagineRequest) -> Usage:
+        """The person's images now: at Oxen or being sent (by any process), waiting, today."""
+        since = fair_use.day_start(self._clock())
+        return await self._store.jobs.usage(request.guild_id, request.requester_id, since)
+
+    def _check_fair_use(
+        self, server: GuildSettings, usage: Usage, count: int, *, exempt: bool
+    ) -> None:
         try:
-            fair_use.check(server, usage, request.count, exempt=exempt, now=now)
+            fair_use.check(server, usage, count, exempt=exempt, now=self._clock())
         except UserFacingError as err:
             raise Refused(
                 str(err), rule=f"fair-use limit: {err}", kind=RefusalRule.FAIR_USE
             ) from None
-        return server, usage, exempt
 
     def _check_moderation(
         self, server: GuildSettings, request: ImagineRequest, prompt: str

@@ -32,10 +32,35 @@ DEFAULT_DOWNLOAD_TIMEOUT_SECONDS: Final = DEFAULT_DOWNLOAD_TIMEOUT
 DEFAULT_SHUTDOWN_GRACE_SECONDS: Final = 20.0  # inside compose's 30 s stop_grace_period
 DEFAULT_JOB_RETENTION_DAYS: Final = 90
 DEFAULT_STATUS_EDIT_INTERVAL_SECONDS: Final = 3.0  # pacing per message, within Discord's
+# A process's claim on a job it is checking or delivering, renewed while it works; one that dies
+# loses its jobs to the others this long after its last renewal.
+DEFAULT_LEASE_SECONDS: Final = 30.0
+MIN_LEASE_SECONDS: Final = 1.0
 
 # --- Discord's numbers the bot plans around -------------------------------------------------------
 DISCORD_DEFAULT_UPLOAD_BYTES: Final = 10 * MIB  # a server without boosts
+DISCORD_IDENTIFY_SPACING_SECONDS: Final = 5.0  # one IDENTIFY per max_concurrency bucket per 5 s
 DISCORD_COMPONENTS_PER_MESSAGE: Final = 25
+DISCORD_MAX_ATTACHMENTS: Final = 10  # per message (and at most 10 embeds)
+DISCORD_EMBEDS_TOTAL_CHARS: Final = 6000  # every embed of one message together
+DISCORD_CONTENT_CHARS: Final = 2000
+DISCORD_MAX_REQUEST_BYTES: Final = 25 * MIB  # one request, every file together
+# A channel's buckets (message creates; edits) until Discord's headers say otherwise: about 5
+# per 5 s per channel (shared/discord-notes.md, section 4).
+DISCORD_CHANNEL_BUCKET_LIMIT: Final = 5
+DISCORD_CHANNEL_BUCKET_SECONDS: Final = 5.0
+# Follow-ups count against about 30 per minute per channel: the bot keeps under it.
+DISCORD_FOLLOWUPS_PER_CHANNEL: Final = 25
+DISCORD_FOLLOWUP_WINDOW_SECONDS: Final = 60.0
+DISCORD_TOKEN_SAFE_SECONDS: Final = 14 * 60.0  # an interaction token is used only this long (15)
+
+# --- the per-channel outbox (bot.discord_app.outbox) ----------------------------------------------
+# An intermediate status edit waits at most this long for a saturated channel, then is dropped
+# (a newer one, and the final one, still go).
+STATUS_EDIT_MAX_WAIT_SECONDS: Final = 10.0
+OUTBOX_MAX_WAITING_POSTS: Final = 100  # per channel; beyond it a delivery waits before composing
+OUTBOX_FOLLOWUPS_IN_FLIGHT: Final = 2  # per channel
+OUTBOX_IDLE_SECONDS: Final = 30.0  # a channel's worker stops after this long with nothing to do
 
 # --- moderation ---------------------------------------------------------------------------------
 MAX_BANNED_TERMS: Final = 500  # per list; every prompt is checked against all of them
@@ -65,3 +90,10 @@ MAX_CREATED_TAGS: Final = 5  # tags the bot adds to a gallery when asked ("a few
 DISCORD_MAX_FORUM_TAGS: Final = 20
 DISCORD_MAX_APPLIED_TAGS: Final = 5
 DISCORD_TAG_NAME_MAX_CHARS: Final = 20
+
+# --- the web gallery (one read-only page per server that turned it on) ---------------------------
+WEB_GALLERY_PAGE_SIZE: Final = 48  # images per page of the grid
+WEB_GALLERY_MAX_PAGES: Final = 100  # pages of any one list (older images: search or narrow)
+WEB_THUMBNAIL_PIXELS: Final = 384  # the longer side of a stored WebP thumbnail
+WEB_GALLERY_TOKEN_BYTES: Final = 32  # a link's random part: secrets.token_urlsafe(32), 43 chars
+DEFAULT_GALLERY_RATE_PER_MINUTE: Final = 600  # requests per address (a grid page is about 50)

@@ -5,6 +5,11 @@ process (tests) never share a figure. Counters and histograms are told as things
 watcher, the waiting line, the request flow, the event stream, the Oxen and Discord clients);
 the gauges that describe "now" are read on scrape from what the bot already keeps in memory
 (``read_now_from``), so a scrape never queries the store.
+
+Several bot processes may share one store: every figure is this process's own, except the
+queue's (jobs by state, the oldest pending, requests waiting), which every process reports
+alike, labelled ``scope="queue"`` so that a dashboard takes their max() over the processes
+instead of adding them up. ``imagine_process_info`` names the process and its shards.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ REQUEST_BUCKETS: Final = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120
 DELIVERY_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+QUEUE_SCOPE: Final = "queue"  # the label of figures every process reports alike
 
 
 def _zero() -> float:
@@ -109,11 +115,34 @@ class Metrics:
             "HTTP 429 answers from Discord's REST API (discord.py waits and retries).",
             registry=r,
         )
+        self._images_per_message = Histogram(
+            "imagine_discord_images_per_message",
+            "Images in each result message posted (several when a channel's bucket is full).",
+            buckets=(1, 2, 3, 4, 6, 8, 10), registry=r,
+        )  # fmt: skip
+        self._edits_dropped = Counter(
+            "imagine_discord_status_edits_dropped",
+            "Intermediate status edits a saturated channel had no room for (the final one "
+            "always goes).",
+            registry=r,
+        )
         self._loop_lag = Gauge(
             "imagine_event_loop_lag_seconds",
             "How late the event loop last ran a timer (something slow on the loop).",
             registry=r,
         )
+        self._takeovers = Counter(
+            "imagine_lease_takeovers",
+            "Jobs this process took over from another whose lease on them expired (it died, "
+            "or renewed too late).",
+            registry=r,
+        )
+        self._process_info = Gauge(
+            "imagine_process_info",
+            "This bot process: its lease owner id and the shards it runs (all of them: '0' of "
+            "'1' unsharded).",
+            ["process", "shards", "shard_count"], registry=r,
+        )  # fmt: skip
         for outcome in OUTCOMES:
             self._generations.labels(outcome=outcome)
         for rule in RefusalRule:
@@ -168,8 +197,23 @@ class Metrics:
     def discord_rate_limited(self) -> None:
         self._rate_limited.inc()
 
+    def result_message_posted(self, images: int) -> None:
+        self._images_per_message.observe(images)
+
+    def status_edit_dropped(self) -> None:
+        self._edits_dropped.inc()
+
     def loop_lag(self, seconds: float) -> None:
         self._loop_lag.set(max(0.0, seconds))
+
+    def lease_taken_over(self) -> None:
+        self._takeovers.inc()
+
+    def process_is(self, owner: str, shards: tuple[int, ...], shard_count: int) -> None:
+        """Which process this is (set once, at start)."""
+        self._process_info.clear()
+        labels = {"shards": ",".join(map(str, shards)), "shard_count": str(shard_count)}
+        self._process_info.labels(process=owner, **labels).set(1)
 
     # --- read on scrape ---------------------------------------------------------------------------
 
@@ -205,26 +249,27 @@ class _Now:
         self.gateway_connected: Callable[[], bool] = _false
 
     def collect(self) -> Iterator[Metric]:
+        # The queue's figures: the same on every process sharing the store (scope="queue").
         jobs = GaugeMetricFamily(
             "imagine_jobs",
             "Generations the bot is following now, by state (queued or processing at Oxen, "
-            "delivering to Discord).",
-            labels=["state"],
+            "delivering to Discord); every process reports the whole queue: use max().",
+            labels=["state", "scope"],
         )
         counts: dict[str, int] = dict.fromkeys(JOB_STATES, 0)
         counts.update(self.jobs_by_state())
         for state, count in counts.items():
-            jobs.add_metric([state], count)
+            jobs.add_metric([state, QUEUE_SCOPE], count)
         yield jobs
-        yield GaugeMetricFamily(
+        yield _queue_gauge(
             "imagine_oldest_pending_age_seconds",
             "Age of the oldest generation Oxen has not finished yet (0: none).",
-            value=self.oldest_pending_age(),
+            self.oldest_pending_age(),
         )
-        yield GaugeMetricFamily(
+        yield _queue_gauge(
             "imagine_waiting_requests",
             "Requests waiting in the bot's own line (MAX_GENERATIONS_IN_FLIGHT).",
-            value=self.waiting_requests(),
+            self.waiting_requests(),
         )
         latency = self.gateway_latency()
         yield GaugeMetricFamily(
@@ -240,11 +285,16 @@ class _Now:
 
     def describe(self) -> Iterator[Metric]:
         # Names only, so the registry can refuse a duplicate without calling the sources.
-        yield GaugeMetricFamily("imagine_jobs", "", labels=["state"])
-        for name in (
-            "imagine_oldest_pending_age_seconds",
-            "imagine_waiting_requests",
-            "imagine_gateway_latency_seconds",
-            "imagine_gateway_connected",
-        ):
+        yield GaugeMetricFamily("imagine_jobs", "", labels=["state", "scope"])
+        for name in ("imagine_oldest_pending_age_seconds", "imagine_waiting_requests"):
+            yield GaugeMetricFamily(name, "", labels=["scope"])
+        for name in ("imagine_gateway_latency_seconds", "imagine_gateway_connected"):
             yield GaugeMetricFamily(name, "")
+
+
+def _queue_gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(
+        name, documentation + " Every process reports the whole queue: use max().", labels=["scope"]
+    )
+    gauge.add_metric([QUEUE_SCOPE], value)
+    return gauge

@@ -6,9 +6,10 @@ composition root hands the implementations in. The core never imports either.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from pathlib import Path
+from typing import Literal, Protocol
 
 from bot.core.types import (
     GalleryPrefs,
@@ -25,6 +26,8 @@ from bot.core.types import (
     Usage,
     Vote,
     Waiting,
+    WebShare,
+    WebSort,
     WeeklyPost,
 )
 
@@ -95,19 +98,70 @@ class JobRepository(Protocol):
         ``finished_before``; returns how many went."""
         ...
 
+    # Leases: which process works on a job now (checks it at Oxen, or delivers it). Several
+    # processes may share the store; a lease decides which one does, and one that dies loses
+    # its leases when they expire. Delivered and undeliverable jobs hold none.
+
+    async def claim(self, generation_id: str, owner: str, lease_seconds: float) -> Job | None:
+        """Lease an open job to ``owner`` for ``lease_seconds``, as a compare-and-set: only if
+        nobody holds it, ``owner`` already does, or the holder's lease expired. Returns the job
+        as it is now, or None (unknown, finished, or another process works on it)."""
+        ...
+
+    async def renew(self, owner: str, lease_seconds: float) -> set[str]:
+        """Extend every lease ``owner`` holds to ``lease_seconds`` from now; returns the ids
+        of the jobs it still holds (a job missing is one another process took over)."""
+        ...
+
+    async def release(self, generation_id: str, owner: str) -> None:
+        """Give the job's lease up, if ``owner`` holds it."""
+        ...
+
+    async def release_all(self, owner_prefix: str) -> int:
+        """Give up every lease held by an owner whose id starts with ``owner_prefix`` (an
+        earlier run of this process, which died), so its work is taken at once; returns how
+        many."""
+        ...
+
 
 class IntentRepository(Protocol):
     """Prompts on their way to Oxen: a row left behind by a crash means the outcome is unknown."""
 
     async def begin(
-        self, *, guild_id: int | None, channel_id: int, requester_id: int, prompt: str
-    ) -> int: ...
+        self,
+        *,
+        guild_id: int | None,
+        channel_id: int,
+        requester_id: int,
+        prompt: str,
+        count: int = 1,
+        owner: str | None = None,
+        lease_seconds: float = 0.0,
+    ) -> int:
+        """Record a prompt of ``count`` images about to be sent (they count as in flight from
+        now), leased to ``owner`` while it sends; None: nobody's, interrupted at once."""
+        ...
 
     async def end(self, intent_id: int, jobs: Iterable[NewJob] = ()) -> None:
         """Outcome known: store the accepted jobs (if any) and drop the intent, atomically."""
         ...
 
-    async def interrupted(self) -> list[InterruptedEnqueue]: ...
+    async def interrupted(self) -> list[InterruptedEnqueue]:
+        """Intents nobody is sending: no owner, or its lease expired (it died)."""
+        ...
+
+    async def claim_interrupted(self, owner: str, lease_seconds: float) -> list[InterruptedEnqueue]:
+        """Lease every interrupted intent to ``owner`` (to explain them), atomically: two
+        processes never get the same one."""
+        ...
+
+    async def renew(self, owner: str, lease_seconds: float) -> None:
+        """Extend the lease of every intent ``owner`` holds."""
+        ...
+
+    async def release_all(self, owner_prefix: str) -> int:
+        """Every intent of an owner whose id starts with ``owner_prefix`` is interrupted now."""
+        ...
 
     async def for_request(self, request_id: str) -> InterruptedEnqueue | None: ...
 
@@ -136,9 +190,11 @@ class LineRepository(Protocol):
 
     async def count(self) -> int: ...
 
-    async def take(self, waiting: Waiting) -> int | None:
-        """Move a request from the line to an enqueue intent, atomically; None if it already
-        left the line."""
+    async def take(
+        self, waiting: Waiting, owner: str | None = None, lease_seconds: float = 0.0
+    ) -> int | None:
+        """Move a request from the line to an enqueue intent (leased to ``owner``, as
+        IntentRepository.begin), atomically; None if it already left the line."""
         ...
 
     async def put_back(self, waiting: Waiting, intent_id: int) -> None:
@@ -242,6 +298,78 @@ class GalleryRepository(Protocol):
     async def record_weekly(self, guild_id: int, monday: float, post_id: int | None) -> None: ...
 
 
+class WebGalleryRepository(Protocol):
+    """The web gallery: each server's secret link, and the shares it shows (listed, not NSFW,
+    with the bot's own copies of the image), a page at a time."""
+
+    async def link(self, guild_id: int) -> str | None:
+        """The server's link token, or None while its web gallery is off."""
+        ...
+
+    async def set_link(
+        self, guild_id: int, token: str | None, *, digest: str | None, title: str
+    ) -> None:
+        """Replace the server's link (the old one stops working at once), or remove it (None).
+        ``digest``: the token's SHA-256, which ``guild_for`` looks up."""
+        ...
+
+    async def guild_for(self, digest: str) -> tuple[int, str] | None:
+        """The server (and its name as last seen) whose link token has this digest."""
+        ...
+
+    async def listing(
+        self,
+        guild_id: int,
+        *,
+        sort: WebSort,
+        since: float | None,
+        terms: Sequence[str],
+        limit: int,
+        offset: int,
+    ) -> list[Share]:
+        """Shares the web gallery shows, shared since ``since``, whose title or shown prompt
+        has every term (the last one as a prefix; no terms: all), in ``sort`` order."""
+        ...
+
+    async def shown(self, guild_id: int, generation_ids: Sequence[str]) -> dict[str, WebShare]:
+        """Those of these images the web gallery shows (any others are left out)."""
+        ...
+
+    async def mark_copied(self, generation_id: str, full_extension: str | None) -> bool:
+        """The share's own copies are stored (or, None, gone); False if it has no share."""
+        ...
+
+
+class ImageCopies(Protocol):
+    """The bot's own copies of shared images (files, never a Discord link): a small WebP
+    thumbnail and the full image, named by generation id, written atomically."""
+
+    async def save(
+        self, generation_id: str, *, thumbnail: bytes, full: bytes, full_extension: str
+    ) -> None: ...
+
+    async def delete(self, generation_id: str) -> None:
+        """Both files gone (nothing to delete is fine)."""
+        ...
+
+    async def find(
+        self, generation_id: str, which: Literal["thumb", "full"], full_extension: str = ""
+    ) -> Path | None:
+        """The stored file, if it is there."""
+        ...
+
+
+class GatewayRepository(Protocol):
+    """What bot processes sharing the store coordinate about Discord's gateway."""
+
+    async def identify_turn(self, bucket: int, spacing: float) -> None:
+        """Return when this process may IDENTIFY in rate-limit ``bucket`` (shard id %
+        max_concurrency), and record that it does: at most one IDENTIFY per bucket per
+        ``spacing`` seconds across every process on this database. Never holds a lock while
+        it waits."""
+        ...
+
+
 class Store(Protocol):
     @property
     def jobs(self) -> JobRepository: ...
@@ -261,8 +389,21 @@ class Store(Protocol):
     @property
     def gallery(self) -> GalleryRepository: ...
 
+    @property
+    def web_gallery(self) -> WebGalleryRepository: ...
+
+    @property
+    def gateway(self) -> GatewayRepository: ...
+
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """Everything awaited inside commits together or not at all."""
+        ...
+
+    def locked(self, *keys: str) -> AbstractAsyncContextManager[None]:
+        """A transaction that holds a lock on each of ``keys`` until it ends, for every
+        process on this database: a read-check-write inside it (count a person's images, then
+        record the new ones) cannot interleave with another's on the same key. Keep it short:
+        no network call inside."""
         ...
 
     async def ping(self) -> None:
@@ -283,6 +424,11 @@ class Deliverer(Protocol):
     async def deliver(self, job: Job) -> int | None:
         """Post the job's outcome; return the message id. Raises DeliveryFailed when nowhere
         takes it; other errors are transient (the watcher retries)."""
+        ...
+
+    async def prepare(self, job: Job) -> Callable[[], Awaitable[int | None]]:
+        """``deliver`` in two steps: compose the post (download, re-encode) now; the call
+        returned sends it when its channel's turn comes (and raises as ``deliver`` does)."""
         ...
 
     async def find_existing(self, job: Job) -> int | None:

@@ -172,9 +172,12 @@ class WeeklyTop:
         *,
         clock: Callable[[], float] = time.time,
         check_interval: float,
+        serves: Callable[[int], bool] = lambda _guild_id: True,
     ) -> None:
         self._store = store
         self._poster = poster
+        # With several bot processes, each posts for the servers its shards serve: once each.
+        self._serves = serves
         self._clock = clock
         self._interval = check_interval
         self._task: asyncio.Task[None] | None = None
@@ -205,7 +208,7 @@ class WeeklyTop:
         now = self._clock()
         for record in await self._store.gallery.weekly():
             monday = weekly_due(now, record.monday)
-            if monday is None:
+            if monday is None or not self._serves(record.guild_id):
                 continue
             key = (record.guild_id, monday)
             try:

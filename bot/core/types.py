@@ -229,10 +229,23 @@ class Job:
     request_id: str  # the first generation id of the request this job belongs to
     started_at: float | None  # when Oxen started processing it (Unix seconds), once seen
     parent_id: str | None = None  # the image this one remixes (Reroll, Vary, Edit), if any
+    # The process working on it now (checking it at Oxen or delivering it), until when: a lease
+    # in the store, so that one process at a time does; None when nobody is.
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None  # Unix seconds, the store's clock
 
     @property
     def is_processing(self) -> bool:
         return self.started_at is not None
+
+    def leased_by_another(self, owner: str, now: float) -> bool:
+        """Another process holds a lease on it that has not expired."""
+        return (
+            self.lease_owner is not None
+            and self.lease_owner != owner
+            and self.lease_expires_at is not None
+            and self.lease_expires_at > now
+        )
 
 
 # --- per-server settings and usage ---------------------------------------------------------------
@@ -407,3 +420,22 @@ def _first(value: object) -> str | None:
     if isinstance(value, list):
         value = value[0] if value else None
     return _str(value)
+
+
+# --- the web gallery ----------------------------------------------------------------------------
+
+
+class WebSort(StrEnum):
+    """The web gallery's orders."""
+
+    NEW = "new"  # newest shares first
+    TOP = "top"  # most votes first (newer first on a tie)
+
+
+@dataclass(frozen=True)
+class WebShare:
+    """A share the web gallery shows: listed (not hidden, not NSFW) and with its own copies of
+    the image stored (a small WebP thumbnail and the full image, ``full_extension``)."""
+
+    share: Share
+    full_extension: str

@@ -16,9 +16,10 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from bot.core import turns
+from bot.core import locks, turns
 from bot.core.enqueue import Enqueuer, NothingQueued
 from bot.core.errors import OXEN_UNKNOWN_OUTCOME, explain_oxen_error
+from bot.core.leases import Holder
 from bot.core.ports import RequestReporter, Store
 from bot.core.types import LinePlace, Order, Owner, Waiting
 from bot.oxen import OxenConnectionError, OxenError, OxenTimeout, RateLimited, ServerError
@@ -29,10 +30,15 @@ log = logging.getLogger(__name__)
 _TRY_AGAIN = (RateLimited, ServerError, OxenConnectionError)
 _SAFETY_TICK = 30.0
 _PLACES_EVERY = 1.0  # seconds: places are recomputed at most this often, however busy
+_NO_ROOM = -1  # from _take: the bot is at its cap (intent ids are positive)
 
 
 def _owner(order: Order) -> Owner:
     return (order.guild_id, order.requester_id)
+
+
+def _everywhere(_guild_id: int | None) -> bool:
+    return True
 
 
 class WaitingLine:
@@ -45,6 +51,8 @@ class WaitingLine:
         tell: Callable[[Waiting, str], Awaitable[None]],
         cap: int,
         retry_delay: float = 5.0,
+        holder: Holder | None = None,
+        serves: Callable[[int | None], bool] = _everywhere,
     ) -> None:
         self._store = store
         self._enqueuer = enqueuer
@@ -52,6 +60,8 @@ class WaitingLine:
         self._tell = tell  # the requester, mentioned, in the channel (or DMs)
         self.cap = cap  # the bot's cap on generations at Oxen; 0: no cap
         self._retry_delay = retry_delay
+        self._holder = holder or Holder.for_process()  # leases the requests it sends
+        self._serves = serves  # the servers whose waiting status messages it keeps up
         # Images on their way to Oxen, not yet counted in the store: in all, and per owner.
         self._sending_total = 0
         self._sending: Counter[Owner] = Counter()
@@ -160,19 +170,34 @@ class WaitingLine:
             if not ready:
                 return False
             front = ready[0].waiting
-            if self.cap > 0:
-                # No await between this count and the reservation below.
-                others = await self._store.jobs.in_flight() + self._sending_total
-                if others and others + front.order.count > self.cap:
-                    return False  # its turn, but no room yet: nobody overtakes it
-            self._reserve(front.order)
-            try:
-                busy = await self._send(front)
-            finally:
-                self.release(front.order)
-            if busy:
+            intent = await self._take(front)
+            if intent is _NO_ROOM:
+                return False  # its turn, but no room yet: nobody overtakes it
+            if intent is None:
+                continue  # cancelled, taken by another process, or its owner's room was taken
+            if await self._send(front, intent):
                 return True
         return False
+
+    async def _take(self, front: Waiting) -> int | None:
+        """Move the front request from the line to an intent to send it, if there is room as
+        every process sharing the store sees it now: under its owner's lock (and the cap's), as
+        admissions count. ``_NO_ROOM``: the bot is at its cap; None: it is not to be sent now."""
+        order = front.order
+        keys = [locks.owner(order.guild_id, order.requester_id)]
+        if self.cap > 0:
+            keys.append(locks.CAP)
+        async with self._store.locked(*keys):
+            if self.cap > 0:
+                others = await self._store.jobs.in_flight() + self._sending_total
+                if others and others + order.count > self.cap:
+                    return _NO_ROOM
+            # The plan was made from a read before the lock: another process may have sent
+            # one of this person's requests since.
+            usage = await self._store.jobs.usage(order.guild_id, order.requester_id, time.time())
+            if not turns.fits_owner(front, usage.in_flight):
+                return None
+            return await self._store.line.take(front, self._holder.owner, self._holder.seconds)
 
     async def _report_places(self) -> None:
         """Tell the reporters where every waiting request stands (at most once a second)."""
@@ -180,13 +205,12 @@ class WaitingLine:
             return
         self._places_due = False
         self._places_at = time.monotonic()
-        await self._reporter.line_moved(await self.places())
+        # Each process keeps up the status messages of the servers it serves.
+        places = await self.places()
+        await self._reporter.line_moved([p for p in places if self._serves(p.waiting.guild_id)])
 
-    async def _send(self, front: Waiting) -> bool:
-        """Send the front request; True if Oxen was busy and it went back to its place."""
-        intent = await self._store.line.take(front)
-        if intent is None:
-            return False  # cancelled a moment ago
+    async def _send(self, front: Waiting, intent: int) -> bool:
+        """Send the front request, taken; True if Oxen was busy and it went back to its place."""
         try:
             await self._enqueuer.send(
                 front.order, intent,

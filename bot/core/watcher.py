@@ -6,6 +6,13 @@ hands every finished job to delivery. Push sources (the completion event stream)
 report it.
 A failing job is logged and retried on the next pass; it never stops the others or the loop.
 In its idle time the watcher also prunes finished jobs older than JOB_RETENTION_DAYS.
+
+Several bot processes may share the store, each with its watcher and its event stream: the
+in-memory claim is the fast path inside a process, and a lease in the store (bot.core.leases)
+decides across processes. A job is claimed in the store before it is checked at Oxen, finished,
+resumed or cancelled, and released when that is done; the lease keeper renews it meanwhile. A
+pass leaves jobs another process holds alone, and wakes when the first of those leases expires,
+so the jobs of a process that died are taken over within a moment of their lease running out.
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 
+from bot.core.leases import Holder
 from bot.core.limits import (
     DEFAULT_MAX_GENERATION_AGE_SECONDS,
     DEFAULT_POLL_INTERVAL_SECONDS,
@@ -28,6 +36,7 @@ from bot.core.log_context import job_context, log_context
 from bot.core.metrics import Metrics
 from bot.core.open_jobs import OpenJobs
 from bot.core.ports import Deliverer, DeliveryFailed, RequestReporter, Store
+from bot.core.slots import Slots
 from bot.core.text import duration
 from bot.core.types import Job, JobStatus, NewJob
 from bot.oxen import Generation, GenerationStatus, NotFound, OxenClient, OxenError
@@ -40,11 +49,17 @@ _YOUNG_JOB_SECONDS = 30.0
 _STARTED_CHECK_SECONDS = 3.0
 _MIN_PASS_GAP = 0.5
 _PRUNE_EVERY = 600.0  # seconds between prunes once the backlog of old rows is gone
+_LEASE_MARGIN = 0.05  # seconds after another process's lease expires before a pass looks
+_RELEASE_TIMEOUT = 5.0  # a lease not given back in time expires by itself
 _DAY = 86_400.0
 
 
 def _nothing() -> None:
     return None
+
+
+def _everywhere(_guild_id: int | None) -> bool:
+    return True
 
 
 class Watcher:
@@ -64,11 +79,20 @@ class Watcher:
         max_concurrent_deliveries: int = MAX_CONCURRENT_DELIVERIES,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        holder: Holder | None = None,
+        serves: Callable[[int | None], bool] = _everywhere,
     ) -> None:
         self._oxen = oxen
         self._store = store
         self._delivery = delivery
         self._reporter = reporter
+        # This process's leases in the store; the servers whose status messages it keeps up.
+        self._holder = holder or Holder.for_process()
+        self._serves = serves
+        self._held: set[str] = set()  # claimed in the store, being worked on
+        self._lost: set[str] = set()  # ...but another process took it over (late renewals)
+        self._lease_wake_at: float | None = None  # store clock: another's lease expires
+        self._next_intents_at = 0.0  # monotonic: look for prompts whose sender died
         # Told when a generation stops counting as in flight (the waiting line may move).
         self._generation_finished = on_generation_finished
         self._retention = retention_days * _DAY  # 0: keep every row
@@ -87,7 +111,7 @@ class Watcher:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[str] = set()
         self._background: set[asyncio.Task[bool]] = set()
-        self._delivery_slots = asyncio.Semaphore(max_concurrent_deliveries)
+        self._delivery_slots = Slots(max_concurrent_deliveries)
         # Told by the push source: while events flow, polling is only a slow safety net.
         self._push_healthy = False
         self._newest_pending_at = 0.0
@@ -154,10 +178,7 @@ class Watcher:
             await asyncio.gather(self._status_refresh, return_exceptions=True)
 
     async def _run(self) -> None:
-        try:
-            await self.explain_interrupted_enqueues()
-        except Exception:
-            log.exception("could not explain interrupted enqueues; will not retry")
+        await self._explain_when_due()
         while not self._stopping:
             # Cleared before the pass, so a wake() during the pass triggers the next one at once.
             self._wakeup.clear()
@@ -172,10 +193,15 @@ class Watcher:
             if self._stopping:
                 break
             await self._prune_when_due()
+            await self._explain_when_due()
             # While events flow the tick continues even with nothing open, so a job added then
             # (without a wake) is polled within one safety-net tick.
             busy = has_open or self._push_healthy
             timeout = self.next_interval() if busy else self._idle_interval
+            if self._lease_wake_at is not None:
+                # Another process's lease on a job runs out then (it died?): look at once.
+                until = self._lease_wake_at - self._clock() + _LEASE_MARGIN
+                timeout = min(timeout, max(until, 0.0))
             await self._sleep_until(time.monotonic() + timeout)
             # Coalesce bursts of wakes (many /imagine at once) into at most one pass per gap.
             gap = self._last_pass_at + min(_MIN_PASS_GAP, self._poll_interval) - time.monotonic()
@@ -223,6 +249,17 @@ class Watcher:
         # A full batch means more are due: the next idle moment takes the next batch.
         self._next_prune_at = time.monotonic() + (1.0 if pruned >= PRUNE_BATCH else _PRUNE_EVERY)
 
+    async def _explain_when_due(self) -> None:
+        """Prompts whose sender died mid-enqueue (this process's earlier run, or another
+        process): tell their requesters. At start, then once a lease period."""
+        if time.monotonic() < self._next_intents_at:
+            return
+        self._next_intents_at = time.monotonic() + self._holder.seconds
+        try:
+            await self.explain_interrupted_enqueues()
+        except Exception:
+            log.exception("could not explain interrupted enqueues; trying again later")
+
     # --- one pass -----------------------------------------------------------------------------
 
     async def run_pass(self) -> bool:
@@ -234,8 +271,15 @@ class Watcher:
             self.open_jobs.read_failed(reading)
             raise
         self.open_jobs.read_done(reading, jobs)
+        self._lease_wake_at = None
         if not jobs:
             return False
+        # Jobs another process works on now are its own; the first of those leases to run out
+        # (it died?) brings the next pass forward.
+        now = self._clock()
+        others = [j for j in jobs if j.leased_by_another(self._holder.owner, now)]
+        self._lease_wake_at = min((j.lease_expires_at or now for j in others), default=None)
+        theirs = {j.generation_id for j in others}
         pending = [job for job in jobs if job.status is JobStatus.PENDING]
         self._newest_pending_at = max((job.created_at for job in pending), default=0.0)
         work: list[tuple[Job, Awaitable[None]]] = []
@@ -252,10 +296,19 @@ class Watcher:
                 still_running = generation is not None and not generation.status.is_terminal
                 if still_running and not self._stalled(job):
                     continue  # the common case: nothing to do, no request made
+                if job.generation_id in theirs or job.generation_id in self._in_flight:
+                    continue  # being checked or finished right now, here or elsewhere
                 work.append((job, self._check_pending(job, generation)))
             self._refresh_status(pending)
-        # Outcome recorded but not confirmed posted (e.g. a crash mid-delivery).
-        work += [(job, self.resume(job)) for job in jobs if job.status is JobStatus.DELIVERING]
+        # Outcome recorded but not confirmed posted (e.g. a crash mid-delivery, here or in
+        # another process whose lease ran out).
+        work += [
+            (job, self.resume(job))
+            for job in jobs
+            if job.status is JobStatus.DELIVERING
+            and job.generation_id not in theirs
+            and job.generation_id not in self._in_flight
+        ]
         await asyncio.gather(*(self._with_slot(job, item) for job, item in work))
         return True
 
@@ -303,7 +356,9 @@ class Watcher:
                 if pending is None:
                     jobs = await self._store.jobs.open()
                     pending = [job for job in jobs if job.status is JobStatus.PENDING]
-                await self._reporter.refresh(pending)
+                # Each process keeps up the status messages of the servers it serves (their
+                # requests came through it); a result's final word comes from whoever posts it.
+                await self._reporter.refresh([j for j in pending if self._serves(j.guild_id)])
             except Exception:
                 log.exception("updating status messages failed; the next pass retries")
             if not self._refresh_again or self._stopping:
@@ -311,7 +366,7 @@ class Watcher:
             pending = None
 
     async def _with_slot(self, job: Job, work: Awaitable[None]) -> None:
-        async with self._delivery_slots:
+        async with self._delivery_slots.held():
             await self._guarded(job, work)
 
     def _closed(self, job: Job, outcome: str, *, posted: bool = False) -> None:
@@ -328,8 +383,12 @@ class Watcher:
         return self._clock() - job.created_at > self._max_age
 
     async def explain_interrupted_enqueues(self) -> None:
-        """Prompts that were on their way to Oxen when the bot died: tell their requesters."""
-        for enqueue in await self._store.intents.interrupted():
+        """Prompts that were on their way to Oxen when the bot died: tell their requesters.
+        Claimed in the store first, so only one process tells each."""
+        claimed = await self._store.intents.claim_interrupted(
+            self._holder.owner, self._holder.seconds
+        )
+        for enqueue in claimed:
             with log_context(
                 request_id=enqueue.request_id, guild_id=enqueue.guild_id,
                 channel_id=enqueue.channel_id, user_id=enqueue.requester_id,
@@ -343,22 +402,33 @@ class Watcher:
                 await self._store.intents.forget(enqueue.id)
 
     async def _check_pending(self, job: Job, active: Generation | None) -> None:
+        """Ask Oxen how a job that left its active list ended (or cancel one that stalled),
+        under a claim: one process asks, and finishes it."""
+        async with self._claim(job.generation_id, seen=job) as claimed:
+            if claimed is None:
+                return  # finished meanwhile, or another process works on it
+            if claimed.status is JobStatus.DELIVERING:
+                await self._resume_claimed(claimed)  # its outcome was recorded, not posted
+                return
+            await self._check_claimed(claimed, active)
+
+    async def _check_claimed(self, job: Job, active: Generation | None) -> None:
         if active is not None and not active.status.is_terminal:
             await self._cancel_stalled(job)  # only stalled jobs get here while still active
             return
         try:
             generation = await self._oxen.get_generation(job.generation_id)
         except NotFound:
-            await self.finish(
-                job.generation_id,
+            await self._finish_claimed(
+                job,
                 GenerationStatus.FAILED,
                 error="Oxen no longer knows this generation, so its result is lost. "
                 "Please run /imagine again.",
             )
             return
         if generation.status.is_terminal:
-            await self.finish(
-                job.generation_id,
+            await self._finish_claimed(
+                job,
                 generation.status,
                 result_url=generation.result_url,
                 error=generation.error_message,
@@ -371,8 +441,8 @@ class Watcher:
         with contextlib.suppress(NotFound):
             await self._oxen.cancel(job.generation_id)
         log.warning("generation %s stalled past %s; cancelled", job.generation_id, limit)
-        await self.finish(
-            job.generation_id,
+        await self._finish_claimed(
+            job,
             GenerationStatus.CANCELLED,
             error=f"it was still unfinished after {limit}, so I cancelled it at Oxen",
         )
@@ -382,14 +452,12 @@ class Watcher:
     async def cancel(self, generation_id: str, reason: str) -> bool:
         """Cancel one generation at Oxen. Returns False if it was already finished: then it is
         delivered as usual, since it was paid for. OxenError propagates (nothing changed)."""
-        with log_context(generation_id=generation_id), self._claim(generation_id) as claimed:
-            if not claimed:
-                return False  # being finished right now
-            job = await self._store.jobs.get(generation_id)
-            if job is None or job.status is not JobStatus.PENDING:
-                return False
-            with job_context(job):
-                return await self._cancel_pending(job, reason)
+        with log_context(generation_id=generation_id):
+            async with self._claim(generation_id) as job:
+                if job is None or job.status is not JobStatus.PENDING:
+                    return False  # finished, or being finished right now (here or elsewhere)
+                with job_context(job):
+                    return await self._cancel_pending(job, reason)
 
     async def _cancel_pending(self, job: Job, reason: str) -> bool:
         generation_id = job.generation_id
@@ -445,7 +513,7 @@ class Watcher:
         self, generation_id: str, status: GenerationStatus, *, result_url: str | None,
         error: str | None,
     ) -> bool:  # fmt: skip
-        async with self._delivery_slots:
+        async with self._delivery_slots.held():
             try:
                 with log_context(generation_id=generation_id):
                     return await self.finish(
@@ -463,59 +531,111 @@ class Watcher:
         result_url: str | None = None,
         error: str | None = None,
     ) -> bool:
-        """Record a terminal outcome and deliver it. Returns False for unknown or finished jobs."""
-        with self._claim(generation_id) as claimed:
-            if not claimed:
-                return False
-            job = await self._store.jobs.get(generation_id)
+        """Record a terminal outcome and deliver it. Returns False for unknown or finished jobs,
+        and for jobs another process is finishing (every process hears every event)."""
+        async with self._claim(generation_id) as job:
             if job is None or job.status is not JobStatus.PENDING:
                 return False
-            await self._store.jobs.record_outcome(
-                generation_id, status.value, result_url=result_url, error=error
-            )
-            self.open_jobs.outcome_known(generation_id)
-            self._left_oxen()
-            job = await self._store.jobs.get(generation_id)
-            assert job is not None
-            await self._guarded(job, self._post(job))
+            await self._finish_claimed(job, status, result_url=result_url, error=error)
             return True
 
+    async def _finish_claimed(
+        self,
+        job: Job,
+        status: GenerationStatus,
+        *,
+        result_url: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        generation_id = job.generation_id
+        await self._store.jobs.record_outcome(
+            generation_id, status.value, result_url=result_url, error=error
+        )
+        self.open_jobs.outcome_known(generation_id)
+        self._left_oxen()
+        recorded = await self._store.jobs.get(generation_id)
+        assert recorded is not None
+        await self._guarded(recorded, self._post(recorded))
+
     async def resume(self, job: Job) -> None:
-        """Deliver a job whose outcome was recorded earlier (e.g. before a crash).
+        """Deliver a job whose outcome was recorded earlier (e.g. before a crash, here or in a
+        process whose lease ran out).
 
         The earlier attempt may have posted before dying, so look for that post first.
         """
-        with self._claim(job.generation_id) as claimed:
-            if not claimed:
-                return
+        async with self._claim(job.generation_id, seen=job) as current:
             # The pass read this job earlier; a push source may have delivered it since.
-            current = await self._store.jobs.get(job.generation_id)
             if current is None or current.status is not JobStatus.DELIVERING:
                 return
-            job = current
-            existing = await self._delivery.find_existing(job)
-            if existing is not None:
-                await self._store.jobs.mark_delivered(job.generation_id, existing)
-                self._closed(job, _outcome(job))
-                log.info("generation %s was already posted (%s)", job.generation_id, existing)
-                return
-            await self._post(job)
+            await self._resume_claimed(current)
 
-    @contextlib.contextmanager
-    def _claim(self, generation_id: str) -> Iterator[bool]:
-        """Claimed synchronously, before any await: two reporters cannot both finish a job."""
+    async def _resume_claimed(self, job: Job) -> None:
+        existing = await self._delivery.find_existing(job)
+        if existing is not None:
+            await self._store.jobs.mark_delivered(job.generation_id, existing)
+            self._closed(job, _outcome(job))
+            log.info("generation %s was already posted (%s)", job.generation_id, existing)
+            return
+        await self._post(job)
+
+    @contextlib.asynccontextmanager
+    async def _claim(
+        self, generation_id: str, *, seen: Job | None = None
+    ) -> AsyncIterator[Job | None]:
+        """Claim a job, and yield it as it is now (None: unknown, finished, or someone else
+        works on it). In memory first, synchronously before any await, so two reporters in this
+        process never both work on it; then a lease in the store, so two processes never do.
+        The lease is renewed meanwhile by the lease keeper and given back at the end.
+        ``seen``: the job as a pass read it (a lease it showed expired is a takeover)."""
         if generation_id in self._in_flight:
-            yield False
+            yield None
             return
         self._in_flight.add(generation_id)
         try:
-            yield True
+            holder = self._holder
+            job = await self._store.jobs.claim(generation_id, holder.owner, holder.seconds)
+            if job is None:
+                yield None
+                return
+            if seen is not None and seen.lease_owner not in (None, holder.owner):
+                self._metrics.lease_taken_over()
+                log.info("took generation %s over from %s", generation_id, seen.lease_owner)
+            self._held.add(generation_id)
+            try:
+                yield job
+            finally:
+                self._held.discard(generation_id)
+                self._lost.discard(generation_id)
+                await self._release(generation_id)
         finally:
             self._in_flight.discard(generation_id)
 
+    async def _release(self, generation_id: str) -> None:
+        """Give the lease back (a no-op once delivered); one not given back expires."""
+        try:
+            async with asyncio.timeout(_RELEASE_TIMEOUT):
+                await self._store.jobs.release(generation_id, self._holder.owner)
+        except Exception as err:
+            log.warning("could not give back the lease on %s (%r); it expires", generation_id, err)
+
+    def held(self) -> set[str]:
+        """The jobs this process holds leases on now (for the lease keeper)."""
+        return set(self._held)
+
+    def lease_lost(self, generation_ids: set[str]) -> None:
+        """Another process took these jobs over (this one renewed too late): a delivery not
+        posted yet stops before it posts; the other process delivers it."""
+        self._lost |= generation_ids & self._held
+
     async def _post(self, job: Job) -> None:
         try:
-            message_id = await self._delivery.deliver(job)
+            send = await self._delivery.prepare(job)  # download and re-encode, in the slot
+            self._delivery_slots.give_back()  # waiting for the channel's turn needs none
+            if job.generation_id in self._lost:
+                log.warning("generation %s: another process took it over; not posting here",
+                            job.generation_id)  # fmt: skip
+                return
+            message_id = await send()
         except DeliveryFailed as err:
             await self._store.jobs.mark_undeliverable(job.generation_id, str(err))
             self._closed(job, "undeliverable")

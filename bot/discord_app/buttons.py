@@ -9,7 +9,7 @@ composition root passed in, with no global state.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -33,6 +33,9 @@ class Action(StrEnum):
     VOTE = "vote"  # ⭐ on a result and on its gallery post; the label carries the count
     WITHDRAW = "withdraw"  # the creator takes the gallery post back
     HIDE = "hide"  # a moderator hides (or shows again) a gallery post
+    # One image of a message of several: opens its buttons (above) in a message only the
+    # presser sees, since ten images' seven buttons each would not fit one message.
+    ACTIONS = "actions"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ _LOOKS = {
     Action.VOTE: _Look("0", "⭐"),
     Action.WITHDRAW: _Look("Withdraw", "↩️"),
     Action.HIDE: _Look("Hide", "🙈"),
+    Action.ACTIONS: _Look("Image", "⚙️"),
 }
 _RESULT_ACTIONS = (Action.REROLL, Action.VARY, Action.EDIT, Action.INFO, Action.DELETE)
 
@@ -131,6 +135,13 @@ class Buttons:
             *(self.item_type(action, generation_id) for action in _RESULT_ACTIONS),
             self.item_type(Action.WITHDRAW if shared else Action.SHARE, generation_id),
             self.item_type(Action.VOTE, generation_id, label=str(votes)),
+        )
+
+    def combined_view(self, images: Sequence[tuple[str, str]]) -> discord.ui.View:
+        """A message of several images: one button per image (its label, e.g. "Image 3", and
+        its generation id) that opens that image's own buttons; at most 10, in two rows."""
+        return self._view(
+            *(self.item_type(Action.ACTIONS, gid, label=label) for label, gid in images)
         )
 
     def gallery_view(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 import discord
@@ -33,6 +34,7 @@ class ImagineBot(commands.Bot):
         discover_gateway: bool = False,
         allow_dms: bool = False,
         http_trace: aiohttp.TraceConfig | None = None,
+        **client_options: Any,  # the sharded client's shard_count and shard_ids
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,  # slash commands only; no message content
@@ -42,6 +44,7 @@ class ImagineBot(commands.Bot):
             help_command=None,
             # Sees every REST answer, e.g. rate_limit_trace below (an empty one does nothing).
             http_trace=http_trace or aiohttp.TraceConfig(),
+            **client_options,
         )
         self._meta = meta
         self._guild_ids = guild_ids
@@ -117,18 +120,28 @@ class ImagineBot(commands.Bot):
         return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-def rate_limit_trace(on_rate_limited: Callable[[], None]) -> aiohttp.TraceConfig:
+# Every answer from Discord, before discord.py reads it: the request's method and the response.
+OnResponse = Callable[[str, aiohttp.ClientResponse], Awaitable[None]]
+
+
+def rate_limit_trace(
+    on_rate_limited: Callable[[], None], on_response: OnResponse | None = None
+) -> aiohttp.TraceConfig:
     """Calls ``on_rate_limited`` for every HTTP 429 Discord answers, on any route (REST,
     interaction callbacks, webhooks): discord.py handles them (waits, retries) but has no hook,
-    only a log line; this sees them on its aiohttp session instead."""
+    only a log line; this sees them on its aiohttp session instead. ``on_response`` hears every
+    answer (the outbox reads the rate-limit headers)."""
 
     async def on_request_end(
         _session: aiohttp.ClientSession,
         _context: SimpleNamespace,
         params: aiohttp.TraceRequestEndParams,
     ) -> None:
-        if params.response.status == 429:
+        response = params.response
+        if response.status == 429:
             on_rate_limited()
+        if on_response is not None:
+            await on_response(params.method, response)
 
     trace = aiohttp.TraceConfig()
     trace.on_request_end.append(on_request_end)

@@ -1,16 +1,17 @@
 """Delivery: turns a job whose outcome is known into a message in the channel it came from.
 
-Posts go through the bot's own channel permissions (never an interaction token, which dies after
-15 minutes), mention only the requester, and fall back to a DM when the channel is gone.
+Delivery composes (downloads, re-encodes, renders); the channel's outbox (bot.discord_app.outbox)
+sends, when the channel's turn comes: alone, or with other results when the channel is busy, on
+the bot's own permissions or, while its interaction token is valid and the channel's bucket is
+full, as a follow-up of the request. Posts mention only their requesters, and fall back to a DM
+when the channel will not take them.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import discord
 
@@ -20,6 +21,8 @@ from bot.core.ports import DeliveryFailed, ServerSettingsRepository
 from bot.core.types import InterruptedEnqueue, Job, Waiting
 from bot.discord_app import render
 from bot.discord_app.buttons import Buttons
+from bot.discord_app.outbox import Outbox, send_one
+from bot.discord_app.posts import Outgoing, channel_refused
 from bot.oxen import (
     DownloadError,
     DownloadTooLarge,
@@ -34,25 +37,7 @@ log = logging.getLogger(__name__)
 
 _HISTORY_SCAN = 500  # messages looked at when checking whether a job was already posted
 
-# Discord error codes that mean "this channel will not take the post", retrying cannot help:
-# unknown channel, missing access, missing permissions, archived thread, locked thread.
-_CHANNEL_REFUSED = frozenset({10003, 50001, 50013, 50083, 160005})
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """What to post: text, an embed, and at most one image."""
-
-    content: str
-    embed: discord.Embed | None = None
-    image: bytes | None = None
-    filename: str | None = None
-    view: discord.ui.View | None = None
-
-    def file(self) -> discord.File | None:
-        if self.image is None or self.filename is None:
-            return None
-        return discord.File(io.BytesIO(self.image), filename=self.filename)
+Send = Callable[[], Awaitable[int | None]]
 
 
 class Delivery:
@@ -63,11 +48,13 @@ class Delivery:
         servers: ServerSettingsRepository,
         buttons: Buttons,
         images: ImageWorker,
+        outbox: Outbox,
         *,
         max_download_bytes: int,
         download_timeout: float,
     ) -> None:
         self._client = client
+        self._outbox = outbox
         self._servers = servers
         self._buttons = buttons
         self._images = images
@@ -77,18 +64,29 @@ class Delivery:
 
     async def deliver(self, job: Job) -> int | None:
         """Post the job's outcome; return the message id. Transient errors propagate (retry)."""
+        send = await self.prepare(job)
+        return await send()
+
+    async def prepare(self, job: Job) -> Send:
+        """Compose the job's post (download, re-encode: the slow part); the call returned sends
+        it when the channel's turn comes and returns the message id."""
+        await self._outbox.room(job.channel_id)  # a saturated channel: no pile of images
         outgoing = await self._compose(job)
-        try:
-            message = await self._send_to_channel(job, outgoing)
-        except discord.HTTPException as err:
-            if not _channel_refused(err):
-                raise  # transient (5xx, rate limit): the watcher retries
-            log.warning(
-                "cannot post generation %s in channel %s (%s); trying the requester's DMs",
-                job.generation_id, job.channel_id, err.text or err.status,
-            )  # fmt: skip
+
+        async def send() -> int | None:
+            try:
+                return await self._send_to_channel(job, outgoing)
+            except discord.HTTPException as err:
+                if not channel_refused(err):
+                    raise  # transient (5xx, rate limit): the watcher retries
+                log.warning(
+                    "cannot post generation %s in channel %s (%s); trying the requester's DMs",
+                    job.generation_id, job.channel_id, err.text or err.status,
+                )  # fmt: skip
             message = await self._send_to_requester(job, outgoing)
-        return message.id
+            return message.id
+
+        return send
 
     async def find_existing(self, job: Job) -> int | None:
         """The id of a message this bot already posted for the job, if any.
@@ -179,6 +177,7 @@ class Delivery:
             image=fitted.data,
             filename=filename,
             view=self._buttons.result_view(job.generation_id),
+            spoiler=spoiler,
         )
 
     async def _spoiler(self, job: Job) -> bool:
@@ -207,8 +206,7 @@ class Delivery:
             url, max_bytes=self._max_download_bytes, timeout=self._download_timeout
         )
 
-    async def _send_to_channel(self, job: Job, outgoing: Outgoing) -> discord.Message:
-        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+    async def _send_to_channel(self, job: Job, outgoing: Outgoing) -> int:
         reference = (
             discord.MessageReference(
                 message_id=job.status_message_id,
@@ -219,44 +217,18 @@ class Delivery:
             if job.status_message_id and self._can_reply(job)
             else None
         )
-        return await self._send(channel, job, outgoing, reference=reference)
+        return await self._outbox.post(job, outgoing, reply_to=reference)
 
     async def _send_to_requester(self, job: Job, outgoing: Outgoing) -> discord.Message:
         try:
             user = self._client.get_user(job.requester_id) or await self._client.fetch_user(
                 job.requester_id
             )
-            return await self._send(user, job, outgoing, reference=None)
+            return await send_one(user, job, outgoing, None)
         except (discord.Forbidden, discord.NotFound) as err:
             raise DeliveryFailed(
                 f"channel {job.channel_id} and the DMs of user {job.requester_id} both refused"
             ) from err
-
-    async def _send(
-        self,
-        target: discord.abc.Messageable,
-        job: Job,
-        outgoing: Outgoing,
-        *,
-        reference: discord.MessageReference | None,
-    ) -> discord.Message:
-        # discord.py's typed overloads take each of these only when present.
-        extras: dict[str, Any] = {}
-        if outgoing.embed is not None:
-            extras["embed"] = outgoing.embed
-        if (file := outgoing.file()) is not None:
-            extras["file"] = file
-        if reference is not None:
-            extras["reference"] = reference
-        if outgoing.view is not None:
-            extras["view"] = outgoing.view
-        return await target.send(
-            content=outgoing.content,
-            allowed_mentions=render.mention_only(job.requester_id),
-            # Discord drops a second message with the same nonce: a retried post is not doubled.
-            nonce=job.generation_id.replace("-", "")[:25],
-            **extras,
-        )
 
     def _can_reply(self, job: Job) -> bool:
         """Replies need Read Message History; without it, post a plain message."""
@@ -273,7 +245,3 @@ def _mentions_generation(message: discord.Message, generation_id: str) -> bool:
     if any(name.startswith(generation_id) for name in names):
         return True
     return any(generation_id in (embed.footer.text or "") for embed in message.embeds)
-
-
-def _channel_refused(err: discord.HTTPException) -> bool:
-    return isinstance(err, discord.Forbidden | discord.NotFound) or err.code in _CHANNEL_REFUSED

@@ -1,6 +1,8 @@
 """The request flow on Discord's side, shared by /imagine, /edit, Reroll, Vary and Edit: check the
 channel, acknowledge within Discord's 3 seconds, hand the request to the core, and turn the
-"thinking…" reply into the request's status message."""
+"thinking…" reply into the request's status message. The interaction (its token) is remembered in
+memory for the outbox, which may send the request's status edits and results on its bucket while
+the token is valid."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from bot.core.log_context import log_context
 from bot.core.types import ImagineRequest
 from bot.discord_app import render
 from bot.discord_app.buttons import Buttons
+from bot.discord_app.interaction_routes import InteractionRoutes
 from bot.discord_app.permissions import missing_post_permissions
 from bot.discord_app.status import StatusMessages
 
@@ -22,12 +25,14 @@ class RequestFlow:
         imagine: ImagineService,
         status: StatusMessages,
         buttons: Buttons,
+        routes: InteractionRoutes,
         *,
         allow_dms: bool,
     ) -> None:
         self._imagine = imagine
         self._status = status
         self._buttons = buttons
+        self._routes = routes
         self._allow_dms = allow_dms
 
     async def start(self, interaction: discord.Interaction, request: ImagineRequest) -> None:
@@ -71,5 +76,6 @@ class RequestFlow:
             view=self._buttons.status_view(accepted.request_id),
             allowed_mentions=discord.AllowedMentions.none(),
         )
+        self._routes.remember(status.id, interaction)
         await self._imagine.attach_status_message(accepted, status.id)
         self._status.showing(status.id, text)

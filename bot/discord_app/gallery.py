@@ -43,14 +43,17 @@ from bot.core.ports import Store
 from bot.core.server_admin import Change
 from bot.core.sharing import Sharing, check_shareable
 from bot.core.types import GuildSettings, Job, NewShare, Share
+from bot.core.web_gallery import WebGallery
 from bot.discord_app import gallery_render as views
 from bot.discord_app import render
 from bot.discord_app.attachments import is_image_attachment
 from bot.discord_app.audit import AuditLog
 from bot.discord_app.buttons import Buttons
+from bot.discord_app.combined import is_file_of
 from bot.discord_app.modals import ShareModal
 from bot.discord_app.origin import is_nsfw
 from bot.discord_app.permissions import missing_gallery_permissions
+from bot.discord_app.results import ResultMessages
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +145,13 @@ class Gallery:
         images: ImageWorker,
         catalog: ModelCatalog,
         *,
+        web: WebGallery,
+        results: ResultMessages,
         vote_label_gap: float = VOTE_LABEL_MIN_GAP_SECONDS,
     ) -> None:
         self._client = client
+        self._web = web  # the web gallery's own copies of each shared image
+        self._results = results  # result messages of one image or several
         self._store = store
         self._sharing = sharing
         self._buttons = buttons
@@ -274,6 +281,7 @@ class Gallery:
                     await created.thread.delete()
                 return await self._existing(job.generation_id), False
             recorded = await self._existing(job.generation_id)
+            await self._web.keep(recorded, data)  # never for an NSFW image
         what = f"auto-shared at {votes} votes, as its creator allowed" if auto else "shared"
         self._audit.gallery(guild_id, views.audit_embed(what, recorded, by_user_id=by_user_id))
         log.info("generation %s shared to gallery post %s", job.generation_id, post_id)
@@ -335,9 +343,10 @@ class Gallery:
                 message = await channel.fetch_message(job.result_message_id)
             except discord.HTTPException:
                 message = None
-        attachment = next(
-            (a for a in (message.attachments if message else []) if is_image_attachment(a)), None
-        )
+        images = [a for a in (message.attachments if message else []) if is_image_attachment(a)]
+        # In a message of several images, this one's file (its name starts with its id).
+        attachment = next((a for a in images if is_file_of(a, job.generation_id)), None)
+        attachment = attachment or next(iter(images), None)
         if attachment is None:
             raise UserFacingError(
                 "I can't find this image's file any more (it was deleted, or it was too large "
@@ -423,6 +432,7 @@ class Gallery:
         share = await self._store.gallery.remove(generation_id)
         if share is None:
             return None
+        await self._web.forget(generation_id)  # its web copies are deleted at once
         detail = why
         try:
             thread = await self._thread(share.post_id)
@@ -451,6 +461,7 @@ class Gallery:
         """Someone deleted a gallery post in Discord itself: it leaves every list too."""
         share = await self._store.gallery.by_post(post_id)
         if share is not None and await self._store.gallery.remove(share.generation_id):
+            await self._web.forget(share.generation_id)
             self._audit.gallery(
                 share.guild_id,
                 views.audit_embed(
@@ -585,14 +596,16 @@ class Gallery:
         votes = await self._store.gallery.votes(generation_id)
         share = await self._store.gallery.get(generation_id)
         job = await self._store.jobs.get(generation_id)
-        if job is not None and job.guild_id is not None and job.result_message_id is not None:
+        # An image in a message of several shows its count among its own buttons (drawn when
+        # they are opened): that message's buttons stay as they are.
+        if (
+            job is not None
+            and job.guild_id is not None
+            and job.result_message_id is not None
+            and not await self._results.holds_several(job)
+        ):
             view = self._buttons.result_view(generation_id, votes=votes, shared=share is not None)
-            channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-            try:
-                await channel.get_partial_message(job.result_message_id).edit(view=view)
-            except discord.HTTPException as err:
-                log.info("vote label of result %s not updated: %s", job.result_message_id,
-                         err.text or err.status)  # fmt: skip
+            self._results.relabel(job, view)  # through the channel's outbox
         if share is not None and not share.hidden:
             await self._edit_post_view(share, votes)
 

@@ -121,12 +121,22 @@ def _position(job: Job) -> str:
     return f" (image {job.batch_index + 1} of {job.batch_size})" if job.batch_size > 1 else ""
 
 
-def result_embed(job: Job, *, filename: str | None, spoiler: bool = False) -> discord.Embed:
+def result_embed(
+    job: Job,
+    *,
+    filename: str | None,
+    spoiler: bool = False,
+    number: int | None = None,
+    prompt_limit: int = PROMPT_IN_EMBED,
+) -> discord.Embed:
     """The result's embed. With ``spoiler`` the image stays out of the embed (Discord never
-    blurs embed images; the spoilered attachment shows instead) and the prompt is hidden too."""
-    prompt = discord.utils.escape_markdown(truncate(job.prompt, PROMPT_IN_EMBED))
+    blurs embed images; the spoilered attachment shows instead) and the prompt is hidden too.
+    ``number``: its place in a message of several images (its button says the same);
+    ``prompt_limit``: the prompt's share of such a message's 6000 characters of embeds."""
+    prompt = discord.utils.escape_markdown(truncate(job.prompt, max(prompt_limit, 1)))
+    numbered = f"{number}. " if number is not None else ""
     embed = discord.Embed(
-        title="Your image is ready" + _position(job),
+        title=f"{numbered}Your image is ready{_position(job)}",
         description=f"||{prompt}||" if spoiler else prompt,
         colour=EMBED_COLOUR,
     )

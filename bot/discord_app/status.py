@@ -2,10 +2,12 @@
 
 Oxen gives no queue position, so the position shown is our own: the request's place among this
 server's generations that Oxen has not started yet, or its place in the bot's waiting line.
-Edits go through the bot's channel permissions (the status message is the bot's own), so they
-keep working after the interaction token expires. Each message is edited at most once per
-``min_edit_gap`` seconds: an edit that comes sooner waits for its turn (coalesced with any newer
-text), so a status is never left stale until some later pass.
+Edits go through the channel's outbox (bot.discord_app.outbox), which sends them on the
+request's interaction token while it is valid and on the bot's own permissions after (the status
+message is the bot's own), so they keep working after the token expires; in a saturated channel
+it sends results first and merges or drops intermediate edits, never a request's final one. Each
+message is edited at most once per ``min_edit_gap`` seconds: an edit that comes sooner waits for
+its turn (coalesced with any newer text), so a status is never left stale until some later pass.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from bot.core.ports import Store
 from bot.core.types import ImagineRequest, InterruptedEnqueue, Job, JobStatus, LinePlace, Waiting
 from bot.discord_app import render
 from bot.discord_app.buttons import Buttons
+from bot.discord_app.outbox import Outbox
+from bot.discord_app.posts import Edit, EditOutcome
 from bot.oxen import GenerationStatus
 
 log = logging.getLogger(__name__)
@@ -38,12 +42,13 @@ class StatusMessages:
         client: discord.Client,
         store: Store,
         buttons: Buttons,
+        outbox: Outbox,
         *,
         min_edit_gap: float = DEFAULT_STATUS_EDIT_INTERVAL_SECONDS,
-        max_concurrent_edits: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        self._outbox = outbox
         self._store = store
         self._buttons = buttons
         self._min_edit_gap = min_edit_gap
@@ -51,7 +56,6 @@ class StatusMessages:
         self._shown: dict[int, str] = {}  # status message id -> the text it shows
         self._edited_at: dict[int, float] = {}
         self._gone: set[int] = set()  # deleted by someone; results still get posted
-        self._edits = asyncio.Semaphore(max_concurrent_edits)
         # An edit that came too soon after the last one waits for its turn; a newer text for the
         # same message replaces it (coalesced), and the request's final word cancels it.
         self._later: dict[int, tuple[Job | Waiting, str]] = {}
@@ -160,7 +164,7 @@ class StatusMessages:
         timer = self._timers.pop(message_id, None)
         if timer is not None:
             timer.cancel()
-        await self._edit(request, text, view=None)
+        await self._edit(request, text, view=None, final=True)
         self._forget(message_id)
 
     async def _maybe_edit(self, job: Job | Waiting, text: str) -> None:
@@ -203,24 +207,30 @@ class StatusMessages:
         text: str,
         *,
         view: discord.ui.View | None,
+        final: bool = False,
     ) -> None:
+        """Handed to the outbox (it returns at once); ``final``: the request's last word."""
         message_id = request.status_message_id
         assert message_id is not None
         if message_id in self._gone:
             return
-        channel = self._client.get_partial_messageable(
-            request.channel_id, guild_id=request.guild_id
+        edit = Edit(
+            request.channel_id,
+            request.guild_id,
+            message_id,
+            {"content": text, "view": view},
+            final=final,
         )
-        async with self._edits:
-            try:
-                await channel.get_partial_message(message_id).edit(content=text, view=view)
-            except discord.NotFound:
-                self._gone.add(message_id)  # deleted by someone: not an error
-                return
-            except discord.HTTPException as err:
-                log.info("status message %s not updated: %s", message_id, err.text or err.status)
-                return
+        edit.done.append(lambda outcome: self._edited(message_id, text, outcome))
+        self._outbox.edit(edit)
         self.showing(message_id, text)
+
+    def _edited(self, message_id: int, text: str, outcome: EditOutcome) -> None:
+        if outcome is EditOutcome.GONE:
+            self._gone.add(message_id)  # deleted by someone: not an error
+        elif outcome is not EditOutcome.SENT and self._shown.get(message_id) == text:
+            # Dropped by a saturated channel (or refused): a later refresh may say it again.
+            self._shown.pop(message_id, None)
 
     def _forget(self, message_id: int) -> None:
         self._shown.pop(message_id, None)

@@ -1,5 +1,6 @@
 """The web server inside the bot: ``GET /livez``, ``/readyz`` and ``/metrics`` on HTTP_HOST and
-HTTP_PORT, in the bot's own event loop. Started before the bot logs in to Discord and closed
+HTTP_PORT, in the bot's own event loop, and the web gallery's pages under ``/gallery/``
+(bot/web/gallery.py) when it is handed them. Started before the bot logs in to Discord and closed
 after it, by the composition root.
 
 It also keeps one small task that measures how late the event loop runs a timer
@@ -16,6 +17,8 @@ from typing import Final
 from aiohttp import web
 
 from bot.core.metrics import CONTENT_TYPE, Metrics
+from bot.web.gallery import PREFIX as GALLERY_PREFIX
+from bot.web.gallery import GalleryPages
 from bot.web.health import Health, Verdict
 
 log = logging.getLogger(__name__)
@@ -43,9 +46,11 @@ class WebServer:
         port: int,
         health: Health,
         metrics: Metrics,
+        gallery: GalleryPages | None = None,
         lag_interval: float = LOOP_LAG_INTERVAL,
     ) -> None:
         self._host = host
+        self._gallery = gallery  # the web gallery's pages, under /gallery/
         self._port = port
         self._health = health
         self._metrics = metrics
@@ -59,6 +64,8 @@ class WebServer:
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics_page)
+        if self._gallery is not None:
+            app.add_subapp(GALLERY_PREFIX.rstrip("/"), self._gallery.app())
         return app
 
     async def start(self) -> None:

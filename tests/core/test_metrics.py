@@ -126,15 +126,15 @@ def test_now_gauges_are_read_from_the_sources_on_every_scrape():
         gateway_latency=lambda: 0.08,
         gateway_connected=lambda: True,
     )
-    assert value(metrics, "imagine_jobs", state="queued") == 3
-    assert value(metrics, "imagine_jobs", state="processing") == 1
-    assert value(metrics, "imagine_oldest_pending_age_seconds") == 42.5
-    assert value(metrics, "imagine_waiting_requests") == 2
+    assert value(metrics, "imagine_jobs", state="queued", scope="queue") == 3
+    assert value(metrics, "imagine_jobs", state="processing", scope="queue") == 1
+    assert value(metrics, "imagine_oldest_pending_age_seconds", scope="queue") == 42.5
+    assert value(metrics, "imagine_waiting_requests", scope="queue") == 2
     assert value(metrics, "imagine_gateway_latency_seconds") == 0.08
     assert value(metrics, "imagine_gateway_connected") == 1
     state["queued"], waiting[0] = 0, 0
-    assert value(metrics, "imagine_jobs", state="queued") == 0
-    assert value(metrics, "imagine_waiting_requests") == 0
+    assert value(metrics, "imagine_jobs", state="queued", scope="queue") == 0
+    assert value(metrics, "imagine_waiting_requests", scope="queue") == 0
 
 
 def test_gateway_latency_before_the_first_heartbeat_is_nan_not_infinity():

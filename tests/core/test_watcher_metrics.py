@@ -42,14 +42,14 @@ async def test_a_delivered_image_counts_once_with_both_durations(
     oxen.hold = True
     [gid] = await enqueue(oxen_client, store)
     await watcher.run_pass()
-    assert value(metrics, "imagine_jobs", state="queued") == 1
-    assert value(metrics, "imagine_oldest_pending_age_seconds") >= 0
+    assert value(metrics, "imagine_jobs", state="queued", scope="queue") == 1
+    assert value(metrics, "imagine_oldest_pending_age_seconds", scope="queue") >= 0
     await oxen.complete(gid)
     await watcher.run_pass()
     assert value(metrics, "imagine_generations_total", outcome="succeeded") == 1
     assert value(metrics, "imagine_request_seconds_count") == 1
     assert value(metrics, "imagine_delivery_seconds_count") == 1
-    assert value(metrics, "imagine_jobs", state="queued") == 0
+    assert value(metrics, "imagine_jobs", state="queued", scope="queue") == 0
     await watcher.run_pass()  # nothing counted twice
     assert value(metrics, "imagine_generations_total", outcome="succeeded") == 1
 
@@ -82,7 +82,7 @@ async def test_failed_attempts_are_counted(oxen, oxen_client, store, delivery, w
     await oxen.complete(gid)
     await watcher.run_pass()
     assert value(metrics, "imagine_job_attempt_failures_total") == 1
-    assert value(metrics, "imagine_jobs", state="delivering") == 1
+    assert value(metrics, "imagine_jobs", state="delivering", scope="queue") == 1
 
 
 async def test_new_jobs_are_counted_and_followed_before_the_next_pass(watcher, metrics):
@@ -90,7 +90,7 @@ async def test_new_jobs_are_counted_and_followed_before_the_next_pass(watcher, m
         [NewJob(generation_id=g, channel_id=1, requester_id=2, prompt="p", model="m") for g in "ab"]
     )
     assert value(metrics, "imagine_generations_enqueued_total") == 2
-    assert value(metrics, "imagine_jobs", state="queued") == 2
+    assert value(metrics, "imagine_jobs", state="queued", scope="queue") == 2
 
 
 async def test_died_only_when_the_loop_ended_without_stop(watcher):

@@ -105,26 +105,27 @@ async def test_a_request_moves_the_counters_and_histograms(world):
     assert not [key for key in after if key[0] == "imagine_oxen_requests_total" and any(
         gid in dict(key[1])["endpoint"] for gid in world.oxen.generations)]  # fmt: skip
     for state in ("queued", "processing", "delivering"):
-        assert metric(after, "imagine_jobs", state=state) == 0
+        assert metric(after, "imagine_jobs", state=state, scope="queue") == 0
 
 
 async def test_held_generations_show_as_jobs_and_an_oldest_age(world):
     set_server_limits(world, max_in_flight=4)
     world.oxen.hold = True
     await queued(world, await imagine(world, prompt="two foxes", count=2), count=2)
-    await metric_reaches(world, "imagine_jobs", 2, state="queued")
+    await metric_reaches(world, "imagine_jobs", 2, state="queued", scope="queue")
     await wait_until(
-        lambda: scrape_value(world, "imagine_oldest_pending_age_seconds", above=0.0), timeout=10
+        lambda: scrape_value(world, "imagine_oldest_pending_age_seconds", above=0.0, scope="queue"),
+        timeout=10,
     )
     for gid in list(world.oxen.generations):
         await world.oxen.complete(gid)
     await metric_reaches(world, "imagine_generations_total", 2, outcome="succeeded")
-    await metric_reaches(world, "imagine_jobs", 0, state="queued")
-    assert metric(await scrape(world), "imagine_oldest_pending_age_seconds") == 0
+    await metric_reaches(world, "imagine_jobs", 0, state="queued", scope="queue")
+    assert metric(await scrape(world), "imagine_oldest_pending_age_seconds", scope="queue") == 0
 
 
-async def scrape_value(world, name: str, *, above: float) -> bool:
-    return metric(await scrape(world), name) > above
+async def scrape_value(world, name: str, *, above: float, **labels: str) -> bool:
+    return metric(await scrape(world), name, **labels) > above
 
 
 async def test_stopping_oxens_event_stream_drops_the_gauge(world):
@@ -179,9 +180,9 @@ async def test_requests_waiting_in_the_bots_line_are_a_gauge(world):
     world.oxen.hold = True
     await queued(world, await imagine(world, prompt="first"))
     await imagine(world, user=world.bob, prompt="second")
-    await metric_reaches(world, "imagine_waiting_requests", 1)
+    await metric_reaches(world, "imagine_waiting_requests", 1, scope="queue")
     await world.oxen.complete(next(iter(world.oxen.generations)))
-    await metric_reaches(world, "imagine_waiting_requests", 0)
+    await metric_reaches(world, "imagine_waiting_requests", 0, scope="queue")
 
 
 async def test_gateway_latency_is_reported_once_heartbeats_are_answered(world):

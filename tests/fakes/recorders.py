@@ -27,6 +27,12 @@ class RecordingDelivery:
         self.delivered.append(job)
         return 1000 + len(self.delivered)
 
+    async def prepare(self, job: Job):
+        async def send() -> int | None:
+            return await self.deliver(job)
+
+        return send
+
     # It is also the status reporter, recording what the status messages would show.
     async def refresh(self, pending) -> None:
         self.refreshed.append(list(pending))

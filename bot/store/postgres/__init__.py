@@ -4,18 +4,22 @@ embedded SQLite store (bot.store.sqlite); the same test suite runs against both.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
 from bot.store.postgres.database import POOL_MAX_SIZE, POOL_MIN_SIZE, Database
 from bot.store.postgres.gallery import Gallery
+from bot.store.postgres.gateway import Gateway
 from bot.store.postgres.intents import Intents
 from bot.store.postgres.jobs import Jobs
 from bot.store.postgres.line import Line
 from bot.store.postgres.meta import Meta
 from bot.store.postgres.migrations import SCHEMA_VERSION, migrate, schema_version
 from bot.store.postgres.servers import Servers
+from bot.store.postgres.web_gallery import WebGalleryTables
 
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
@@ -29,6 +33,8 @@ class PostgresStore:
         self.servers = Servers(db)
         self.meta = Meta(db)
         self.gallery = Gallery(db)
+        self.gateway = Gateway(db)
+        self.web_gallery = WebGalleryTables(db)
 
     @classmethod
     async def open(
@@ -51,6 +57,15 @@ class PostgresStore:
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._db.transaction()
 
+    @contextlib.asynccontextmanager
+    async def locked(self, *keys: str) -> AsyncIterator[None]:
+        # Transaction-level advisory locks, released by COMMIT or ROLLBACK (or by the session
+        # ending, if the process dies), taken in one order so two transactions never deadlock.
+        async with self._db.transaction():
+            for key in sorted({advisory_key(key) for key in keys}):
+                await self._db.execute("SELECT pg_advisory_xact_lock($1)", key)
+            yield
+
     async def schema_version(self) -> int:
         return await schema_version(self._db)
 
@@ -59,3 +74,9 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self._db.close()
+
+
+def advisory_key(name: str) -> int:
+    """A lock name as pg_advisory_xact_lock's bigint: the same in every process (not hash())."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

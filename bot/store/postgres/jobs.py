@@ -12,9 +12,11 @@ from bot.store.postgres.database import Database, Row, same_guild
 COLUMNS = (
     "generation_id, guild_id, channel_id, requester_id, status_message_id, prompt, model, params, "
     "batch_index, batch_size, status, outcome, result_url, error, attempts, result_message_id, "
-    "created_at, updated_at, finished_at, upload_limit, request_id, started_at, parent_id"
+    "created_at, updated_at, finished_at, upload_limit, request_id, started_at, parent_id, "
+    "lease_owner, lease_expires_at"
 )
 _OPEN = "status IN ('pending', 'delivering')"
+_NO_LEASE = "lease_owner = NULL, lease_expires_at = NULL"
 
 
 class Jobs:
@@ -95,7 +97,13 @@ class Jobs:
         )
 
     async def in_flight(self) -> int:
-        return int(await self._db.fetchval("SELECT count(*) FROM jobs WHERE status = 'pending'"))
+        # At Oxen (pending jobs), and being sent to it (enqueue intents, `count` images each).
+        return int(
+            await self._db.fetchval(
+                "SELECT (SELECT count(*) FROM jobs WHERE status = 'pending') "
+                "+ (SELECT coalesce(sum(count), 0) FROM enqueues)"
+            )
+        )
 
     async def attach_status_message(self, request_id: str, message_id: int) -> None:
         async with self._db.transaction():
@@ -133,7 +141,7 @@ class Jobs:
     async def mark_delivered(self, generation_id: str, message_id: int | None) -> None:
         await self._update(
             generation_id,
-            "status = $3, result_message_id = $4, finished_at = $5",
+            f"status = $3, result_message_id = $4, finished_at = $5, {_NO_LEASE}",
             JobStatus.DELIVERED.value,
             message_id,
             self._db.clock(),
@@ -142,10 +150,50 @@ class Jobs:
     async def mark_undeliverable(self, generation_id: str, reason: str) -> None:
         await self._update(
             generation_id,
-            "status = $3, error = $4, finished_at = $5",
+            f"status = $3, error = $4, finished_at = $5, {_NO_LEASE}",
             JobStatus.UNDELIVERABLE.value,
             reason,
             self._db.clock(),
+        )
+
+    # Leases never touch updated_at: a resumed delivery looks for its earlier post from then.
+
+    async def claim(self, generation_id: str, owner: str, lease_seconds: float) -> Job | None:
+        # A compare-and-set in one statement: two processes claiming at once, the second's
+        # UPDATE waits for the first's row lock, then finds the lease taken and changes nothing.
+        now = self._db.clock()
+        row = await self._db.fetchrow(
+            "UPDATE jobs SET lease_owner = $2, lease_expires_at = $3 "
+            f"WHERE generation_id = $1 AND {_OPEN} AND (lease_owner IS NULL "
+            "OR lease_owner = $2 OR lease_expires_at IS NULL OR lease_expires_at <= $4) "
+            f"RETURNING {COLUMNS}",
+            generation_id,
+            owner,
+            now + lease_seconds,
+            now,
+        )
+        return job_from_row(row) if row is not None else None
+
+    async def renew(self, owner: str, lease_seconds: float) -> set[str]:
+        rows = await self._db.fetch(
+            "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 RETURNING generation_id",
+            self._db.clock() + lease_seconds,
+            owner,
+        )
+        return {row["generation_id"] for row in rows}
+
+    async def release(self, generation_id: str, owner: str) -> None:
+        await self._db.execute(
+            f"UPDATE jobs SET {_NO_LEASE} WHERE generation_id = $1 AND lease_owner = $2",
+            generation_id,
+            owner,
+        )
+
+    async def release_all(self, owner_prefix: str) -> int:
+        return await self._db.execute(
+            f"UPDATE jobs SET {_NO_LEASE} WHERE lease_owner IS NOT NULL "
+            "AND left(lease_owner, length($1)) = $1",
+            owner_prefix,
         )
 
     async def record_attempt(self, generation_id: str) -> int:
@@ -159,14 +207,17 @@ class Jobs:
         return int(attempts or 0)
 
     async def usage(self, guild_id: int | None, requester_id: int, since: float) -> Usage:
-        # Counted from the jobs and the waiting line themselves, in one statement (one
-        # snapshot): nothing to drift. n is images per row (a job is one generation; a waiting
-        # request is `count` of them).
+        # Counted from the jobs, the waiting line and the prompts being sent themselves, in
+        # one statement (one snapshot): nothing to drift. n is images per row (a job is one
+        # generation; a waiting request or a prompt being sent is `count` of them); a prompt
+        # being sent is in flight already.
         row = await self._db.fetchrow(
             "WITH mine AS ("
             "  SELECT 1 AS n, status = 'pending' AS at_oxen, false AS waits, created_at FROM jobs"
             f"  WHERE {same_guild('$1')} AND requester_id = $2"
             "  UNION ALL SELECT count, false, true, created_at FROM waiting"
+            f"  WHERE {same_guild('$1')} AND requester_id = $2"
+            "  UNION ALL SELECT count, true, false, started_at FROM enqueues"
             f"  WHERE {same_guild('$1')} AND requester_id = $2) "
             "SELECT coalesce(sum(n) FILTER (WHERE at_oxen), 0) AS in_flight,"
             "  coalesce(sum(n) FILTER (WHERE waits), 0) AS waiting,"
@@ -174,7 +225,9 @@ class Jobs:
             "  max(created_at) AS last,"
             f"  (SELECT count(*) FROM jobs WHERE {same_guild('$1')} AND created_at >= $3)"
             "  + (SELECT coalesce(sum(count), 0) FROM waiting"
-            f"     WHERE {same_guild('$1')} AND created_at >= $3) AS server "
+            f"     WHERE {same_guild('$1')} AND created_at >= $3)"
+            "  + (SELECT coalesce(sum(count), 0) FROM enqueues"
+            f"     WHERE {same_guild('$1')} AND started_at >= $3) AS server "
             "FROM mine",
             guild_id,
             requester_id,
@@ -239,4 +292,6 @@ def job_from_row(row: Row) -> Job:
         request_id=row["request_id"],
         started_at=row["started_at"],
         parent_id=row["parent_id"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
     )

@@ -32,11 +32,14 @@ class Line:
         return Waiting(int(row_id), order, None, now, owner_limit)
 
     async def snapshot(self, *, heads_only: bool = False) -> LineSnapshot:
-        # Per owner: images at Oxen (jobs_pending_owner), last sent (jobs_usage) and the
-        # server's last sent (jobs_guild_created): one index lookup each.
+        # Per owner: images at Oxen (jobs_pending_owner) or being sent (enqueues_owner), last
+        # sent (jobs_usage) and the server's last sent (jobs_guild_created): one index lookup
+        # each.
         figures = (
             "(SELECT count(*) FROM jobs AS j WHERE j.status = 'pending'"
             f" AND {same_guild('o.guild_id', 'j.guild_id')} AND j.requester_id = o.requester_id)"
+            " + (SELECT coalesce(sum(e.count), 0) FROM enqueues AS e"
+            f" WHERE {same_guild('o.guild_id', 'e.guild_id')} AND e.requester_id = o.requester_id)"
             " AS at_oxen, "
             "(SELECT max(j.created_at) FROM jobs AS j"
             f" WHERE {same_guild('o.guild_id', 'j.guild_id')} AND j.requester_id = o.requester_id)"
@@ -90,7 +93,9 @@ class Line:
     async def count(self) -> int:
         return int(await self._db.fetchval("SELECT count(*) FROM waiting"))
 
-    async def take(self, waiting: Waiting) -> int | None:
+    async def take(
+        self, waiting: Waiting, owner: str | None = None, lease_seconds: float = 0.0
+    ) -> int | None:
         # One transaction: a crash then tells the requester, and never sends it twice. Two
         # processes taking the same request at once: the DELETE of the second waits for the
         # first to commit, then finds nothing, so exactly one of them gets the intent.
@@ -103,11 +108,14 @@ class Line:
             order = waiting.order
             # The row's status message: it may have been attached since `waiting` was read.
             status_message_id = taken["status_message_id"] or waiting.status_message_id
+            now = self._db.clock()
             intent_id = await self._db.fetchval(
                 "INSERT INTO enqueues (guild_id, channel_id, requester_id, prompt, started_at, "
-                "request_id, status_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                "request_id, status_message_id, count, lease_owner, lease_expires_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                 order.guild_id, order.channel_id, order.requester_id, order.prompt,
-                self._db.clock(), waiting.request_id, status_message_id,
+                now, waiting.request_id, status_message_id, order.count, owner,
+                now + lease_seconds if owner is not None else None,
             )  # fmt: skip
         return int(intent_id)
 

@@ -133,6 +133,62 @@ MIGRATIONS: tuple[str, ...] = (
         post_id  bigint
     );
     """,
+    # v3: the web gallery (the SQLite store's v9): each server's secret link (looked up by its
+    # SHA-256), whether a share has the bot's own copies of its image (web_image: the full
+    # copy's extension), and each share's vote count kept by triggers, for the most-voted page.
+    # (A vote committed in the very moment its image is shared, from another process, may be
+    # missed by vote_count; the Discord lists count the votes themselves.)
+    """
+    CREATE TABLE web_galleries (
+        guild_id     bigint PRIMARY KEY,
+        token        text NOT NULL,
+        token_digest text NOT NULL UNIQUE,
+        title        text NOT NULL,
+        created_at   double precision NOT NULL
+    );
+    ALTER TABLE shares ADD COLUMN web_image text,
+        ADD COLUMN vote_count integer NOT NULL DEFAULT 0;
+    UPDATE shares SET vote_count =
+        (SELECT count(*) FROM votes AS v WHERE v.generation_id = shares.generation_id);
+    CREATE FUNCTION shares_vote_count_start() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.vote_count :=
+            (SELECT count(*) FROM votes AS v WHERE v.generation_id = NEW.generation_id);
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER shares_vote_count_start BEFORE INSERT ON shares
+        FOR EACH ROW EXECUTE FUNCTION shares_vote_count_start();
+    CREATE FUNCTION votes_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            UPDATE shares SET vote_count = vote_count + 1 WHERE generation_id = NEW.generation_id;
+        ELSE
+            UPDATE shares SET vote_count = vote_count - 1 WHERE generation_id = OLD.generation_id;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER votes_count AFTER INSERT OR DELETE ON votes
+        FOR EACH ROW EXECUTE FUNCTION votes_count();
+    CREATE INDEX shares_web_new ON shares (guild_id, shared_at, generation_id)
+        WHERE web_image IS NOT NULL AND NOT hidden AND NOT nsfw;
+    CREATE INDEX shares_web_top ON shares (guild_id, vote_count, shared_at, generation_id)
+        WHERE web_image IS NOT NULL AND NOT hidden AND NOT nsfw;
+    """,
+    # v4: several bot processes share the database (the SQLite store's v10). A lease (owner,
+    # expiry) on each job a process is checking at Oxen or delivering, and on each prompt it is
+    # sending, which counts as its images in flight from the start; the last IDENTIFY per
+    # gateway rate-limit bucket.
+    """
+    ALTER TABLE jobs ADD COLUMN lease_owner text, ADD COLUMN lease_expires_at double precision;
+    CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+    ALTER TABLE enqueues ADD COLUMN count integer NOT NULL DEFAULT 1,
+        ADD COLUMN lease_owner text, ADD COLUMN lease_expires_at double precision;
+    CREATE INDEX enqueues_owner ON enqueues (guild_id, requester_id);
+    CREATE TABLE gateway_identifies (
+        bucket        integer PRIMARY KEY,
+        identified_at double precision NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

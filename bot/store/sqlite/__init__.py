@@ -9,12 +9,14 @@ from pathlib import Path
 
 from bot.store.sqlite.database import Database
 from bot.store.sqlite.gallery import Gallery
+from bot.store.sqlite.gateway import Gateway
 from bot.store.sqlite.intents import Intents
 from bot.store.sqlite.jobs import Jobs
 from bot.store.sqlite.line import Line
 from bot.store.sqlite.meta import Meta
 from bot.store.sqlite.migrations import SCHEMA_VERSION, migrate, schema_version
 from bot.store.sqlite.servers import Servers
+from bot.store.sqlite.web_gallery import WebGalleryTables
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -28,6 +30,8 @@ class SqliteStore:
         self.servers = Servers(db)
         self.meta = Meta(db)
         self.gallery = Gallery(db)
+        self.gateway = Gateway(db)
+        self.web_gallery = WebGalleryTables(db)
 
     @classmethod
     async def open(cls, path: Path | str, clock: Callable[[], float] = time.time) -> SqliteStore:
@@ -42,6 +46,11 @@ class SqliteStore:
         return cls(db)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
+        return self._db.transaction()
+
+    def locked(self, *keys: str) -> AbstractAsyncContextManager[None]:
+        # BEGIN IMMEDIATE takes SQLite's one write lock, for every process on the file: every
+        # writer is serialized already, whatever the keys.
         return self._db.transaction()
 
     async def schema_version(self) -> int:

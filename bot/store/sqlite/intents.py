@@ -11,6 +11,8 @@ from bot.store.sqlite.database import Database
 from bot.store.sqlite.jobs import Jobs
 
 _COLUMNS = "id, guild_id, channel_id, requester_id, prompt, request_id, status_message_id"
+# Nobody is sending it: it was never leased, or its sender died (its lease ran out).
+_INTERRUPTED = "(lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= ?)"
 
 
 class Intents:
@@ -19,13 +21,23 @@ class Intents:
         self._jobs = jobs
 
     async def begin(
-        self, *, guild_id: int | None, channel_id: int, requester_id: int, prompt: str
+        self,
+        *,
+        guild_id: int | None,
+        channel_id: int,
+        requester_id: int,
+        prompt: str,
+        count: int = 1,
+        owner: str | None = None,
+        lease_seconds: float = 0.0,
     ) -> int:
+        now = self._db.clock()
         _, row_id = await self._db.execute(
-            "INSERT INTO enqueues (guild_id, channel_id, requester_id, prompt, started_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (guild_id, channel_id, requester_id, prompt, self._db.clock()),
-        )
+            "INSERT INTO enqueues (guild_id, channel_id, requester_id, prompt, started_at, "
+            "count, lease_owner, lease_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (guild_id, channel_id, requester_id, prompt, now, count, owner,
+             now + lease_seconds if owner is not None else None),
+        )  # fmt: skip
         assert row_id is not None
         return row_id
 
@@ -45,7 +57,31 @@ class Intents:
             await self._db.execute("DELETE FROM enqueues WHERE id = ?", (intent_id,))
 
     async def interrupted(self) -> list[InterruptedEnqueue]:
-        return await self._select("ORDER BY id", ())
+        return await self._select(f"WHERE {_INTERRUPTED} ORDER BY id", (self._db.clock(),))
+
+    async def claim_interrupted(self, owner: str, lease_seconds: float) -> list[InterruptedEnqueue]:
+        async with self._db.transaction():  # BEGIN IMMEDIATE: one claimer at a time
+            now = self._db.clock()
+            found = await self._select(f"WHERE {_INTERRUPTED} ORDER BY id", (now,))
+            await self._db.execute(
+                f"UPDATE enqueues SET lease_owner = ?, lease_expires_at = ? WHERE {_INTERRUPTED}",
+                (owner, now + lease_seconds, now),
+            )
+        return found
+
+    async def renew(self, owner: str, lease_seconds: float) -> None:
+        await self._db.execute(
+            "UPDATE enqueues SET lease_expires_at = ? WHERE lease_owner = ?",
+            (self._db.clock() + lease_seconds, owner),
+        )
+
+    async def release_all(self, owner_prefix: str) -> int:
+        changed, _ = await self._db.execute(
+            "UPDATE enqueues SET lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE lease_owner IS NOT NULL AND substr(lease_owner, 1, ?) = ?",
+            (len(owner_prefix), owner_prefix),
+        )
+        return changed
 
     async def for_request(self, request_id: str) -> InterruptedEnqueue | None:
         found = await self._select("WHERE request_id = ?", (request_id,))

@@ -12,9 +12,13 @@ from bot.store.sqlite.database import Database, Row
 COLUMNS = (
     "generation_id, guild_id, channel_id, requester_id, status_message_id, prompt, model, params, "
     "batch_index, batch_size, status, outcome, result_url, error, attempts, result_message_id, "
-    "created_at, updated_at, finished_at, upload_limit, request_id, started_at, parent_id"
+    "created_at, updated_at, finished_at, upload_limit, request_id, started_at, parent_id, "
+    "lease_owner, lease_expires_at"
 )
 _OPEN = "status IN ('pending', 'delivering')"
+# Images counted as in flight: at Oxen (pending jobs), and being sent to it (enqueue intents).
+_SENDING = "SELECT IFNULL(SUM(count), 0) FROM enqueues"
+_NO_LEASE = "lease_owner = NULL, lease_expires_at = NULL"
 
 
 class Jobs:
@@ -96,7 +100,11 @@ class Jobs:
         )
 
     async def in_flight(self) -> int:
-        return int(await self._db.scalar("SELECT COUNT(*) FROM jobs WHERE status = 'pending'"))
+        return int(
+            await self._db.scalar(
+                f"SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'pending') + ({_SENDING})"
+            )
+        )
 
     async def attach_status_message(self, request_id: str, message_id: int) -> None:
         async with self._db.transaction():
@@ -127,16 +135,57 @@ class Jobs:
     async def mark_delivered(self, generation_id: str, message_id: int | None) -> None:
         await self._update(
             generation_id,
-            "status = ?, result_message_id = ?, finished_at = ?",
+            "status = ?, result_message_id = ?, finished_at = ?, " + _NO_LEASE,
             (JobStatus.DELIVERED.value, message_id, self._db.clock()),
         )
 
     async def mark_undeliverable(self, generation_id: str, reason: str) -> None:
         await self._update(
             generation_id,
-            "status = ?, error = ?, finished_at = ?",
+            "status = ?, error = ?, finished_at = ?, " + _NO_LEASE,
             (JobStatus.UNDELIVERABLE.value, reason, self._db.clock()),
         )
+
+    # Leases never touch updated_at: a resumed delivery looks for its earlier post from then.
+
+    async def claim(self, generation_id: str, owner: str, lease_seconds: float) -> Job | None:
+        async with self._db.transaction():  # BEGIN IMMEDIATE: one claimer at a time
+            now = self._db.clock()
+            changed, _ = await self._db.execute(
+                "UPDATE jobs SET lease_owner = ?, lease_expires_at = ? "
+                f"WHERE generation_id = ? AND {_OPEN} AND (lease_owner IS NULL "
+                "OR lease_owner = ? OR lease_expires_at IS NULL OR lease_expires_at <= ?)",
+                (owner, now + lease_seconds, generation_id, owner, now),
+            )
+            if not changed:
+                return None
+            found = await self._select("WHERE generation_id = ?", (generation_id,))
+        return found[0] if found else None
+
+    async def renew(self, owner: str, lease_seconds: float) -> set[str]:
+        async with self._db.transaction():
+            await self._db.execute(
+                "UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ?",
+                (self._db.clock() + lease_seconds, owner),
+            )
+            rows = await self._db.fetchall(
+                "SELECT generation_id FROM jobs WHERE lease_owner = ?", (owner,)
+            )
+        return {row[0] for row in rows}
+
+    async def release(self, generation_id: str, owner: str) -> None:
+        await self._db.execute(
+            f"UPDATE jobs SET {_NO_LEASE} WHERE generation_id = ? AND lease_owner = ?",
+            (generation_id, owner),
+        )
+
+    async def release_all(self, owner_prefix: str) -> int:
+        changed, _ = await self._db.execute(
+            f"UPDATE jobs SET {_NO_LEASE} WHERE lease_owner IS NOT NULL "
+            "AND substr(lease_owner, 1, ?) = ?",
+            (len(owner_prefix), owner_prefix),
+        )
+        return changed
 
     async def record_attempt(self, generation_id: str) -> int:
         async with self._db.transaction():
@@ -147,8 +196,9 @@ class Jobs:
         return int(attempts or 0)
 
     async def usage(self, guild_id: int | None, requester_id: int, since: float) -> Usage:
-        # Counted from the jobs and the waiting line themselves: nothing to drift. n is images
-        # per row (a job is one generation; a waiting request is `count` of them).
+        # Counted from the jobs, the waiting line and the prompts being sent themselves:
+        # nothing to drift. n is images per row (a job is one generation; a waiting request or
+        # a prompt being sent is `count` of them); a prompt being sent is in flight already.
         async with self._db.transaction(write=False):
             mine = await self._db.fetchone(
                 "SELECT SUM(n * at_oxen), SUM(n * waits), SUM(n * (created_at >= ?)), "
@@ -156,14 +206,18 @@ class Jobs:
                 "  SELECT 1 AS n, status = 'pending' AS at_oxen, 0 AS waits, created_at FROM jobs"
                 "  WHERE guild_id IS ? AND requester_id = ?"
                 "  UNION ALL SELECT count, 0, 1, created_at FROM waiting"
+                "  WHERE guild_id IS ? AND requester_id = ?"
+                "  UNION ALL SELECT count, 1, 0, started_at FROM enqueues"
                 "  WHERE guild_id IS ? AND requester_id = ?)",
-                (since, guild_id, requester_id, guild_id, requester_id),
+                (since, guild_id, requester_id, guild_id, requester_id, guild_id, requester_id),
             )
             server = await self._db.scalar(
                 "SELECT (SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND created_at >= ?) + "
                 "(SELECT IFNULL(SUM(count), 0) FROM waiting WHERE guild_id IS ? "
-                "AND created_at >= ?)",
-                (guild_id, since, guild_id, since),
+                "AND created_at >= ?) + "
+                "(SELECT IFNULL(SUM(count), 0) FROM enqueues WHERE guild_id IS ? "
+                "AND started_at >= ?)",
+                (guild_id, since, guild_id, since, guild_id, since),
             )
         in_flight, waiting, today, last = mine if mine else (0, 0, 0, None)
         return Usage(
@@ -197,7 +251,8 @@ class Jobs:
 def job_from_row(row: Row) -> Job:
     (gid, guild, channel, requester, status_msg, prompt, model, params, b_index, b_size, status,
      outcome, result_url, error, attempts, result_msg, created, updated, finished,
-     upload_limit, request_id, started_at, parent_id) = row  # fmt: skip
+     upload_limit, request_id, started_at, parent_id, lease_owner, lease_expires_at,
+     ) = row  # fmt: skip
     return Job(
         generation_id=gid,
         guild_id=guild,
@@ -222,4 +277,6 @@ def job_from_row(row: Row) -> Job:
         request_id=request_id or gid,
         started_at=started_at,
         parent_id=parent_id,
+        lease_owner=lease_owner,
+        lease_expires_at=lease_expires_at,
     )

@@ -32,12 +32,15 @@ class Line:
         return Waiting(row_id, order, None, now, owner_limit)
 
     async def snapshot(self, *, heads_only: bool = False) -> LineSnapshot:
-        # Per owner: images at Oxen (jobs_pending_owner), last sent (jobs_usage) and the
-        # server's last sent (jobs_guild_created): one index lookup each, computed by SQLite.
+        # Per owner: images at Oxen (jobs_pending_owner) or being sent (enqueues_owner), last
+        # sent (jobs_usage) and the server's last sent (jobs_guild_created): one index lookup
+        # each, computed by SQLite.
         owners = (
             "SELECT o.guild_id, o.requester_id, "
             "(SELECT COUNT(*) FROM jobs AS j WHERE j.status = 'pending' "
-            " AND j.guild_id IS o.guild_id AND j.requester_id = o.requester_id), "
+            " AND j.guild_id IS o.guild_id AND j.requester_id = o.requester_id) + "
+            "(SELECT IFNULL(SUM(e.count), 0) FROM enqueues AS e "
+            " WHERE e.guild_id IS o.guild_id AND e.requester_id = o.requester_id), "
             "(SELECT MAX(created_at) FROM jobs AS j "
             " WHERE j.guild_id IS o.guild_id AND j.requester_id = o.requester_id), "
             "(SELECT MAX(created_at) FROM jobs AS j WHERE j.guild_id IS o.guild_id) "
@@ -89,16 +92,21 @@ class Line:
     async def count(self) -> int:
         return int(await self._db.scalar("SELECT COUNT(*) FROM waiting"))
 
-    async def take(self, waiting: Waiting) -> int | None:
+    async def take(
+        self, waiting: Waiting, owner: str | None = None, lease_seconds: float = 0.0
+    ) -> int | None:
         # One transaction: a crash then tells the requester, and never sends it twice.
         # The row's own status message: it may have been attached after `waiting` was read.
         async with self._db.transaction():
+            now = self._db.clock()
             added, intent_id = await self._db.execute(
                 "INSERT INTO enqueues (guild_id, channel_id, requester_id, prompt, started_at, "
-                "request_id, status_message_id) SELECT guild_id, channel_id, requester_id, "
-                "prompt, ?, ?, status_message_id FROM waiting WHERE id = ?",
-                (self._db.clock(), waiting.request_id, waiting.id),
-            )
+                "request_id, status_message_id, count, lease_owner, lease_expires_at) "
+                "SELECT guild_id, channel_id, requester_id, prompt, ?, ?, status_message_id, "
+                "count, ?, ? FROM waiting WHERE id = ?",
+                (now, waiting.request_id, owner,
+                 now + lease_seconds if owner is not None else None, waiting.id),
+            )  # fmt: skip
             if not added:
                 return None  # it left the line (cancelled)
             await self._db.execute("DELETE FROM waiting WHERE id = ?", (waiting.id,))

@@ -146,6 +146,50 @@ MIGRATIONS: tuple[str, ...] = (
         post_id  INTEGER
     );
     """,
+    # v9: the web gallery: each server's secret link (looked up by its SHA-256), whether a share
+    # has the bot's own copies of its image (web_image: the full copy's extension), and each
+    # share's vote count kept by triggers, so a page of the most voted reads an index
+    """
+    CREATE TABLE web_galleries (
+        guild_id     INTEGER PRIMARY KEY,
+        token        TEXT NOT NULL,
+        token_digest TEXT NOT NULL UNIQUE,
+        title        TEXT NOT NULL,
+        created_at   REAL NOT NULL
+    );
+    ALTER TABLE shares ADD COLUMN web_image TEXT;
+    ALTER TABLE shares ADD COLUMN vote_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE shares SET vote_count =
+        (SELECT COUNT(*) FROM votes AS v WHERE v.generation_id = shares.generation_id);
+    CREATE TRIGGER shares_vote_count_start AFTER INSERT ON shares BEGIN
+        UPDATE shares SET vote_count =
+            (SELECT COUNT(*) FROM votes AS v WHERE v.generation_id = NEW.generation_id)
+        WHERE generation_id = NEW.generation_id;
+    END;
+    CREATE TRIGGER votes_count_add AFTER INSERT ON votes BEGIN
+        UPDATE shares SET vote_count = vote_count + 1 WHERE generation_id = NEW.generation_id;
+    END;
+    CREATE TRIGGER votes_count_remove AFTER DELETE ON votes BEGIN
+        UPDATE shares SET vote_count = vote_count - 1 WHERE generation_id = OLD.generation_id;
+    END;
+    CREATE INDEX shares_web_new ON shares (guild_id, shared_at)
+        WHERE web_image IS NOT NULL AND hidden = 0 AND nsfw = 0;
+    CREATE INDEX shares_web_top ON shares (guild_id, vote_count, shared_at)
+        WHERE web_image IS NOT NULL AND hidden = 0 AND nsfw = 0;
+    """,
+    # v10: several bot processes may share the store. A lease (owner, expiry) on each job a
+    # process is checking at Oxen or delivering, and on each prompt it is sending, which counts
+    # as its images in flight from the start; the last IDENTIFY per gateway rate-limit bucket
+    """
+    ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_expires_at REAL;
+    CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+    ALTER TABLE enqueues ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE enqueues ADD COLUMN lease_owner TEXT;
+    ALTER TABLE enqueues ADD COLUMN lease_expires_at REAL;
+    CREATE INDEX enqueues_owner ON enqueues (guild_id, requester_id);
+    CREATE TABLE gateway_identifies (bucket INTEGER PRIMARY KEY, identified_at REAL NOT NULL);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
