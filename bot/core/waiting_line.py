@@ -72,6 +72,7 @@ class WaitingLine:
         self._stopping = False
         self._places_due = False
         self._places_at = 0.0
+        self._reporting: asyncio.Task[None] | None = None
 
     # --- admission ----------------------------------------------------------------------------
 
@@ -136,6 +137,8 @@ class WaitingLine:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._reporting is not None:
+            await self._reporting
 
     async def _run(self) -> None:
         retry_soon = False
@@ -143,7 +146,7 @@ class WaitingLine:
             # Woken when something changes; the tick is a safety net (and, after Oxen was
             # busy, the retry). Places due soon shorten the wait.
             tick = self._retry_delay if retry_soon else _SAFETY_TICK
-            if self._places_due:
+            if self._places_due and not self._drawing_places():
                 tick = min(tick, max(0.0, self._places_at + _PLACES_EVERY - time.monotonic()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), tick)
@@ -154,7 +157,7 @@ class WaitingLine:
             try:
                 if woken or not self._places_due:
                     retry_soon = await self.send_what_fits()
-                await self._report_places()
+                self._report_places_soon()
             except Exception:
                 log.exception("the waiting line failed; trying again shortly")
                 retry_soon = True
@@ -199,15 +202,31 @@ class WaitingLine:
                 return None
             return await self._store.line.take(front, self._holder.owner, self._holder.seconds)
 
-    async def _report_places(self) -> None:
-        """Tell the reporters where every waiting request stands (at most once a second)."""
+    def _report_places_soon(self) -> None:
+        """Tell the reporters where every waiting request stands, at most once a second, in the
+        background: status edits wait for the channel's rate limit, and the pump never waits
+        for them (the next request's turn must not wait behind redrawing a thousand places)."""
         if not self._places_due or time.monotonic() - self._places_at < _PLACES_EVERY:
             return
+        if self._drawing_places():
+            return  # still drawing the last places; when done, it wakes the pump for the newest
+        self._reporting = asyncio.create_task(self._report_places(), name="imagine-line-places")
+
+    async def _report_places(self) -> None:
         self._places_due = False
         self._places_at = time.monotonic()
-        # Each process keeps up the status messages of the servers it serves.
-        places = await self.places()
-        await self._reporter.line_moved([p for p in places if self._serves(p.waiting.guild_id)])
+        try:
+            # Each process keeps up the status messages of the servers it serves.
+            places = await self.places()
+            await self._reporter.line_moved([p for p in places if self._serves(p.waiting.guild_id)])
+        except Exception:
+            log.exception("telling where waiting requests stand failed; the next change retries")
+            self._places_due = True
+        if self._places_due:
+            self._wakeup.set()  # the line moved while these were drawn: draw it again
+
+    def _drawing_places(self) -> bool:
+        return self._reporting is not None and not self._reporting.done()
 
     async def _send(self, front: Waiting, intent: int) -> bool:
         """Send the front request, taken; True if Oxen was busy and it went back to its place."""

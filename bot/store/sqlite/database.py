@@ -32,9 +32,11 @@ class Database:
         # isolation_level=None: no implicit transactions; ours are explicit.
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
+            # The wait first: switching a new file to WAL while another process opens it too
+            # would otherwise fail at once with "database is locked".
+            await connection.execute("PRAGMA busy_timeout=5000")
             await connection.execute("PRAGMA journal_mode=WAL")
             await connection.execute("PRAGMA synchronous=NORMAL")
-            await connection.execute("PRAGMA busy_timeout=5000")
             await connection.execute("PRAGMA foreign_keys=ON")
         except BaseException:
             await connection.close()
