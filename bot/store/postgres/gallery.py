@@ -17,14 +17,11 @@ from typing import Any
 
 from bot.core.types import GalleryPrefs, Job, NewShare, Share, Vote, WeeklyPost
 from bot.store.postgres.database import Database, Row
-from bot.store.postgres.jobs import COLUMNS as JOB_COLUMNS
-from bot.store.postgres.jobs import job_from_row
+from bot.store.rows import JOB_COLUMNS, SHARE_COLUMNS, job_from_row, share_from_row
 
-_SHARE_COLUMNS = (
-    "s.generation_id, s.guild_id, s.gallery_channel_id, s.post_id, s.creator_id, "
-    "s.creator_name, s.shared_by_id, s.title, s.prompt, s.model, s.nsfw, s.auto, s.hidden, "
-    "s.shared_at, (SELECT count(*) FROM votes AS v WHERE v.generation_id = s.generation_id) "
-    "AS votes"
+SHARE_COUNT_COLUMNS = (
+    f"{SHARE_COLUMNS}, "
+    "(SELECT count(*) FROM votes AS v WHERE v.generation_id = s.generation_id) AS votes"
 )
 _LISTED = "s.guild_id = $1 AND NOT s.hidden AND ($2 OR NOT s.nsfw)"  # $1 guild, $2 nsfw
 _COMBINING_DIACRITICS = range(0x300, 0x370)
@@ -64,10 +61,10 @@ class Gallery:
         # The DELETE decides: of two removing at once, one gets the share, the other None.
         row = await self._db.fetchrow(
             "WITH s AS (DELETE FROM shares WHERE generation_id = $1 RETURNING *) "
-            f"SELECT {_SHARE_COLUMNS} FROM s",
+            f"SELECT {SHARE_COUNT_COLUMNS} FROM s",
             generation_id,
         )
-        return _share(row) if row is not None else None
+        return share_from_row(row) if row is not None else None
 
     async def set_hidden(self, generation_id: str, hidden: bool) -> Share | None:
         async with self._db.transaction():
@@ -263,8 +260,8 @@ class Gallery:
         )
 
     async def _shares(self, where: str, *args: Any) -> list[Share]:
-        rows = await self._db.fetch(f"SELECT {_SHARE_COLUMNS} FROM shares AS s {where}", *args)
-        return [_share(row) for row in rows]
+        rows = await self._db.fetch(f"SELECT {SHARE_COUNT_COLUMNS} FROM shares AS s {where}", *args)
+        return [share_from_row(row) for row in rows]
 
 
 # --- search --------------------------------------------------------------------------------------
@@ -340,24 +337,4 @@ def _prefs(row: Row | None) -> GalleryPrefs:
     return GalleryPrefs(
         default.auto_share if auto_share is None else auto_share,
         default.show_prompt if show_prompt is None else show_prompt,
-    )
-
-
-def _share(row: Row) -> Share:
-    return Share(
-        generation_id=row["generation_id"],
-        guild_id=row["guild_id"],
-        gallery_channel_id=row["gallery_channel_id"],
-        post_id=row["post_id"],
-        creator_id=row["creator_id"],
-        creator_name=row["creator_name"],
-        shared_by_id=row["shared_by_id"],
-        title=row["title"],
-        prompt=row["prompt"],
-        model=row["model"],
-        nsfw=row["nsfw"],
-        auto=row["auto"],
-        hidden=row["hidden"],
-        shared_at=row["shared_at"],
-        votes=int(row["votes"]),
     )

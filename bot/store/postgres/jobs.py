@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.core.types import Job, JobStatus, NewJob, Usage, waiting_id
-from bot.store.postgres.database import Database, Row, same_guild
+from bot.store.postgres.database import Database, same_guild
+from bot.store.rows import JOB_COLUMNS, NEW_JOB_COLUMNS, job_from_row, new_job_values
 
-COLUMNS = (
-    "generation_id, guild_id, channel_id, requester_id, status_message_id, prompt, model, params, "
-    "batch_index, batch_size, status, outcome, result_url, error, attempts, result_message_id, "
-    "created_at, updated_at, finished_at, upload_limit, request_id, started_at, parent_id, "
-    "lease_owner, lease_expires_at"
-)
 _OPEN = "status IN ('pending', 'delivering')"
 _NO_LEASE = "lease_owner = NULL, lease_expires_at = NULL"
+_NEW_JOB_PARAMS = ", ".join(f"${n}" for n in range(1, len(NEW_JOB_COLUMNS.split(",")) + 1))
 
 
 class Jobs:
@@ -25,21 +20,9 @@ class Jobs:
 
     async def add(self, jobs: Iterable[NewJob]) -> None:
         now = self._db.clock()
-        rows = [
-            (
-                j.generation_id, j.guild_id, j.channel_id, j.requester_id, j.status_message_id,
-                j.prompt, j.model, json.dumps(j.params, sort_keys=True), j.batch_index,
-                j.batch_size, JobStatus.PENDING.value, now, now, j.upload_limit,
-                j.request_id or j.generation_id, j.parent_id,
-            )
-            for j in jobs
-        ]  # fmt: skip
         await self._db.executemany(
-            "INSERT INTO jobs (generation_id, guild_id, channel_id, requester_id, "
-            "status_message_id, prompt, model, params, batch_index, batch_size, status, "
-            "created_at, updated_at, upload_limit, request_id, parent_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-            rows,
+            f"INSERT INTO jobs ({NEW_JOB_COLUMNS}) VALUES ({_NEW_JOB_PARAMS})",
+            [new_job_values(j, now) for j in jobs],
         )
 
     async def get(self, generation_id: str) -> Job | None:
@@ -166,7 +149,7 @@ class Jobs:
             "UPDATE jobs SET lease_owner = $2, lease_expires_at = $3 "
             f"WHERE generation_id = $1 AND {_OPEN} AND (lease_owner IS NULL "
             "OR lease_owner = $2 OR lease_expires_at IS NULL OR lease_expires_at <= $4) "
-            f"RETURNING {COLUMNS}",
+            f"RETURNING {JOB_COLUMNS}",
             generation_id,
             owner,
             now + lease_seconds,
@@ -263,35 +246,5 @@ class Jobs:
         )
 
     async def _select(self, where: str, *args: Any) -> list[Job]:
-        rows = await self._db.fetch(f"SELECT {COLUMNS} FROM jobs {where}", *args)
+        rows = await self._db.fetch(f"SELECT {JOB_COLUMNS} FROM jobs {where}", *args)
         return [job_from_row(row) for row in rows]
-
-
-def job_from_row(row: Row) -> Job:
-    return Job(
-        generation_id=row["generation_id"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        requester_id=row["requester_id"],
-        status_message_id=row["status_message_id"],
-        prompt=row["prompt"],
-        model=row["model"],
-        params=json.loads(row["params"]),
-        batch_index=row["batch_index"],
-        batch_size=row["batch_size"],
-        status=JobStatus(row["status"]),
-        outcome=row["outcome"],
-        result_url=row["result_url"],
-        error=row["error"],
-        attempts=row["attempts"],
-        result_message_id=row["result_message_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
-        upload_limit=row["upload_limit"],
-        request_id=row["request_id"],
-        started_at=row["started_at"],
-        parent_id=row["parent_id"],
-        lease_owner=row["lease_owner"],
-        lease_expires_at=row["lease_expires_at"],
-    )

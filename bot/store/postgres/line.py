@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from bot.core.types import LineSnapshot, Order, Owner, Waiting
-from bot.store.postgres.database import Database, Row, same_guild
+from bot.store.postgres.database import Database, same_guild
+from bot.store.rows import WAITING_COLUMNS, order_values, waiting_from_row
 
-_COLUMNS = (
-    "id, guild_id, channel_id, requester_id, prompt, model, params, count, upload_limit, "
-    "status_message_id, created_at, owner_limit, parent_id"
-)
 _HEADS = "WHERE id IN (SELECT min(id) FROM waiting GROUP BY guild_id, requester_id) ORDER BY id"
 
 
@@ -25,7 +21,7 @@ class Line:
             "INSERT INTO waiting (guild_id, channel_id, requester_id, prompt, model, params, "
             "count, upload_limit, parent_id, created_at, owner_limit) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-            *_order_row(order),
+            *order_values(order),
             now,
             owner_limit,
         )
@@ -50,10 +46,10 @@ class Line:
         if heads_only:
             # One statement (the pump runs this before every send): each owner's oldest.
             rows = await self._db.fetch(
-                f"SELECT o.*, {figures} FROM (SELECT {_COLUMNS} FROM waiting {_HEADS}) AS o "
+                f"SELECT o.*, {figures} FROM (SELECT {WAITING_COLUMNS} FROM waiting {_HEADS}) AS o "
                 "ORDER BY o.id"
             )
-            waiting = [_waiting(row) for row in rows]
+            waiting = [waiting_from_row(row) for row in rows]
         else:
             async with self._db.snapshot():  # the line and the counts agree
                 waiting = await self._select("ORDER BY id")
@@ -126,7 +122,7 @@ class Line:
                 "params, count, upload_limit, parent_id, status_message_id, created_at, "
                 "owner_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
                 "ON CONFLICT (id) DO NOTHING",
-                waiting.id, *_order_row(waiting.order), waiting.status_message_id,
+                waiting.id, *order_values(waiting.order), waiting.status_message_id,
                 waiting.created_at, waiting.owner_limit,
             )  # fmt: skip
             await self._db.execute("DELETE FROM enqueues WHERE id = $1", intent_id)
@@ -135,34 +131,5 @@ class Line:
         return await self._db.execute("DELETE FROM waiting WHERE id = $1", line_id) > 0
 
     async def _select(self, where: str, *args: Any) -> list[Waiting]:
-        rows = await self._db.fetch(f"SELECT {_COLUMNS} FROM waiting {where}", *args)
-        return [_waiting(row) for row in rows]
-
-
-def _waiting(row: Row) -> Waiting:
-    order = Order(
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        requester_id=row["requester_id"],
-        prompt=row["prompt"],
-        model=row["model"],
-        params=json.loads(row["params"]),
-        count=row["count"],
-        upload_limit=row["upload_limit"],
-        parent_id=row["parent_id"],
-    )
-    return Waiting(
-        row["id"],
-        order,
-        status_message_id=row["status_message_id"],
-        created_at=row["created_at"],
-        owner_limit=row["owner_limit"],
-    )
-
-
-def _order_row(order: Order) -> tuple[Any, ...]:
-    return (
-        order.guild_id, order.channel_id, order.requester_id, order.prompt, order.model,
-        json.dumps(order.params, sort_keys=True), order.count, order.upload_limit,
-        order.parent_id,
-    )  # fmt: skip
+        rows = await self._db.fetch(f"SELECT {WAITING_COLUMNS} FROM waiting {where}", *args)
+        return [waiting_from_row(row) for row in rows]

@@ -10,14 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.core.types import Share, WebShare, WebSort
-from bot.store.postgres.database import Database, Row
+from bot.store.postgres.database import Database
 from bot.store.postgres.gallery import search_patterns
+from bot.store.rows import WEB_SHARE_COLUMNS, web_share_from_row
 
-_COLUMNS = (
-    "s.generation_id, s.guild_id, s.gallery_channel_id, s.post_id, s.creator_id, "
-    "s.creator_name, s.shared_by_id, s.title, s.prompt, s.model, s.nsfw, s.auto, s.hidden, "
-    "s.shared_at, s.vote_count, s.web_image"
-)
 # The partial indexes' condition ($1: the guild).
 _SHOWN = "s.guild_id = $1 AND s.web_image IS NOT NULL AND NOT s.hidden AND NOT s.nsfw"
 _ORDER = {
@@ -87,23 +83,23 @@ class WebGalleryTables:
         # The page's ids first, read off the order's index (an offset skips index entries, not
         # rows), then only those rows.
         rows = await self._db.fetch(
-            f"SELECT {_COLUMNS} FROM shares AS s WHERE s.generation_id IN "
+            f"SELECT {WEB_SHARE_COLUMNS} FROM shares AS s WHERE s.generation_id IN "
             f"(SELECT s.generation_id FROM shares AS s WHERE {where} "
             f"ORDER BY {_ORDER[sort]} LIMIT $2 OFFSET $3) ORDER BY {_ORDER[sort]}",
             *args,
         )
-        return [_web_share(row).share for row in rows]
+        return [web_share_from_row(row).share for row in rows]
 
     async def shown(self, guild_id: int, generation_ids: Sequence[str]) -> dict[str, WebShare]:
         if not generation_ids:
             return {}
         rows = await self._db.fetch(
-            f"SELECT {_COLUMNS} FROM shares AS s WHERE {_SHOWN} "
+            f"SELECT {WEB_SHARE_COLUMNS} FROM shares AS s WHERE {_SHOWN} "
             "AND s.generation_id = ANY($2::text[])",
             guild_id,
             list(generation_ids),
         )
-        found = (_web_share(row) for row in rows)
+        found = (web_share_from_row(row) for row in rows)
         return {web.share.generation_id: web for web in found}
 
     async def mark_copied(self, generation_id: str, full_extension: str | None) -> bool:
@@ -113,24 +109,3 @@ class WebGalleryTables:
             generation_id,
         )
         return changed > 0
-
-
-def _web_share(row: Row) -> WebShare:
-    share = Share(
-        generation_id=row["generation_id"],
-        guild_id=row["guild_id"],
-        gallery_channel_id=row["gallery_channel_id"],
-        post_id=row["post_id"],
-        creator_id=row["creator_id"],
-        creator_name=row["creator_name"],
-        shared_by_id=row["shared_by_id"],
-        title=row["title"],
-        prompt=row["prompt"],
-        model=row["model"],
-        nsfw=row["nsfw"],
-        auto=row["auto"],
-        hidden=row["hidden"],
-        shared_at=row["shared_at"],
-        votes=int(row["vote_count"]),
-    )
-    return WebShare(share, str(row["web_image"]))

@@ -7,14 +7,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.core.types import GalleryPrefs, Job, NewShare, Share, Vote, WeeklyPost
-from bot.store.sqlite.database import Database, Row
-from bot.store.sqlite.jobs import COLUMNS as JOB_COLUMNS
-from bot.store.sqlite.jobs import job_from_row
+from bot.store.rows import JOB_COLUMNS, SHARE_COLUMNS, job_from_row, share_from_row
+from bot.store.sqlite.database import Database
 
-_SHARE_COLUMNS = (
-    "s.generation_id, s.guild_id, s.gallery_channel_id, s.post_id, s.creator_id, "
-    "s.creator_name, s.shared_by_id, s.title, s.prompt, s.model, s.nsfw, s.auto, s.hidden, "
-    "s.shared_at, (SELECT COUNT(*) FROM votes AS v WHERE v.generation_id = s.generation_id)"
+SHARE_COUNT_COLUMNS = (
+    f"{SHARE_COLUMNS}, (SELECT COUNT(*) FROM votes AS v WHERE v.generation_id = s.generation_id)"
 )
 _LISTED = "s.guild_id = ? AND s.hidden = 0 AND (? OR s.nsfw = 0)"
 
@@ -210,27 +207,7 @@ class Gallery:
         )
 
     async def _shares(self, where: str, args: tuple[Any, ...]) -> list[Share]:
-        rows = await self._db.fetchall(f"SELECT {_SHARE_COLUMNS} FROM shares AS s {where}", args)
-        return [_share(row) for row in rows]
-
-
-def _share(row: Row) -> Share:
-    (gid, guild, channel, post, creator, name, by, title, prompt, model, nsfw, auto, hidden,
-     shared_at, votes) = row  # fmt: skip
-    return Share(
-        generation_id=gid,
-        guild_id=guild,
-        gallery_channel_id=channel,
-        post_id=post,
-        creator_id=creator,
-        creator_name=name,
-        shared_by_id=by,
-        title=title,
-        prompt=prompt,
-        model=model,
-        nsfw=bool(nsfw),
-        auto=bool(auto),
-        hidden=bool(hidden),
-        shared_at=shared_at,
-        votes=int(votes),
-    )
+        rows = await self._db.fetchall(
+            f"SELECT {SHARE_COUNT_COLUMNS} FROM shares AS s {where}", args
+        )
+        return [share_from_row(row) for row in rows]

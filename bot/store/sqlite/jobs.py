@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.core.types import Job, JobStatus, NewJob, Usage, waiting_id
-from bot.store.sqlite.database import Database, Row
+from bot.store.rows import JOB_COLUMNS, NEW_JOB_COLUMNS, job_from_row, new_job_values
+from bot.store.sqlite.database import Database
 
-COLUMNS = (
-    "generation_id, guild_id, channel_id, requester_id, status_message_id, prompt, model, params, "
-    "batch_index, batch_size, status, outcome, result_url, error, attempts, result_message_id, "
-    "created_at, updated_at, finished_at, upload_limit, request_id, started_at, parent_id, "
-    "lease_owner, lease_expires_at"
-)
 _OPEN = "status IN ('pending', 'delivering')"
 # Images counted as in flight: at Oxen (pending jobs), and being sent to it (enqueue intents).
 _SENDING = "SELECT IFNULL(SUM(count), 0) FROM enqueues"
@@ -27,21 +21,9 @@ class Jobs:
 
     async def add(self, jobs: Iterable[NewJob]) -> None:
         now = self._db.clock()
-        rows = [
-            (
-                j.generation_id, j.guild_id, j.channel_id, j.requester_id, j.status_message_id,
-                j.prompt, j.model, json.dumps(j.params, sort_keys=True), j.batch_index,
-                j.batch_size, JobStatus.PENDING.value, now, now, j.upload_limit,
-                j.request_id or j.generation_id, j.parent_id,
-            )
-            for j in jobs
-        ]  # fmt: skip
         await self._db.executemany(
-            "INSERT INTO jobs (generation_id, guild_id, channel_id, requester_id, "
-            "status_message_id, prompt, model, params, batch_index, batch_size, status, "
-            "created_at, updated_at, upload_limit, request_id, parent_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
+            f"INSERT INTO jobs ({NEW_JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [new_job_values(j, now) for j in jobs],
         )
 
     async def get(self, generation_id: str) -> Job | None:
@@ -244,39 +226,5 @@ class Jobs:
         )
 
     async def _select(self, where: str, args: tuple[Any, ...]) -> list[Job]:
-        rows = await self._db.fetchall(f"SELECT {COLUMNS} FROM jobs {where}", args)
+        rows = await self._db.fetchall(f"SELECT {JOB_COLUMNS} FROM jobs {where}", args)
         return [job_from_row(row) for row in rows]
-
-
-def job_from_row(row: Row) -> Job:
-    (gid, guild, channel, requester, status_msg, prompt, model, params, b_index, b_size, status,
-     outcome, result_url, error, attempts, result_msg, created, updated, finished,
-     upload_limit, request_id, started_at, parent_id, lease_owner, lease_expires_at,
-     ) = row  # fmt: skip
-    return Job(
-        generation_id=gid,
-        guild_id=guild,
-        channel_id=channel,
-        requester_id=requester,
-        status_message_id=status_msg,
-        prompt=prompt,
-        model=model,
-        params=json.loads(params),
-        batch_index=b_index,
-        batch_size=b_size,
-        status=JobStatus(status),
-        outcome=outcome,
-        result_url=result_url,
-        error=error,
-        attempts=attempts,
-        result_message_id=result_msg,
-        created_at=created,
-        updated_at=updated,
-        finished_at=finished,
-        upload_limit=upload_limit,
-        request_id=request_id or gid,
-        started_at=started_at,
-        parent_id=parent_id,
-        lease_owner=lease_owner,
-        lease_expires_at=lease_expires_at,
-    )

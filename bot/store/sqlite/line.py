@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from bot.core.types import LineSnapshot, Order, Owner, Waiting
-from bot.store.sqlite.database import Database, Row
+from bot.store.rows import WAITING_COLUMNS, WAITING_WIDTH, order_values, waiting_from_row
+from bot.store.sqlite.database import Database
 
-_COLUMNS = (
-    "id, guild_id, channel_id, requester_id, prompt, model, params, count, upload_limit, "
-    "status_message_id, created_at, owner_limit, parent_id"
-)
-_WIDTH = len(_COLUMNS.split(","))
 _HEADS = "WHERE id IN (SELECT MIN(id) FROM waiting GROUP BY guild_id, requester_id) ORDER BY id"
 
 
@@ -26,7 +21,7 @@ class Line:
             "INSERT INTO waiting (guild_id, channel_id, requester_id, prompt, model, params, "
             "count, upload_limit, parent_id, created_at, owner_limit) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (*_order_row(order), now, owner_limit),
+            (*order_values(order), now, owner_limit),
         )
         assert row_id is not None
         return Waiting(row_id, order, None, now, owner_limit)
@@ -49,12 +44,12 @@ class Line:
         if heads_only:
             # One statement (the pump runs this before every send): each owner's oldest.
             rows = await self._db.fetchall(
-                owners.format(f"SELECT {_COLUMNS} FROM waiting {_HEADS}").replace(
+                owners.format(f"SELECT {WAITING_COLUMNS} FROM waiting {_HEADS}").replace(
                     "SELECT o.guild_id, o.requester_id, ", "SELECT o.*, ", 1
                 )
             )
-            waiting = [_waiting(row[:_WIDTH]) for row in rows]
-            figures = [(row[1], row[3], *row[_WIDTH:]) for row in rows]
+            waiting = [waiting_from_row(row[:WAITING_WIDTH]) for row in rows]
+            figures = [(row[1], row[3], *row[WAITING_WIDTH:]) for row in rows]
         else:
             async with self._db.transaction(write=False):  # the line and counts agree
                 waiting = await self._select("ORDER BY id", ())
@@ -119,7 +114,7 @@ class Line:
                 "INSERT OR IGNORE INTO waiting (id, guild_id, channel_id, requester_id, prompt, "
                 "model, params, count, upload_limit, parent_id, status_message_id, created_at, "
                 "owner_limit) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (waiting.id, *_order_row(waiting.order), waiting.status_message_id,
+                (waiting.id, *order_values(waiting.order), waiting.status_message_id,
                  waiting.created_at, waiting.owner_limit),
             )  # fmt: skip
             await self._db.execute("DELETE FROM enqueues WHERE id = ?", (intent_id,))
@@ -129,21 +124,5 @@ class Line:
         return removed > 0
 
     async def _select(self, where: str, args: tuple[Any, ...]) -> list[Waiting]:
-        rows = await self._db.fetchall(f"SELECT {_COLUMNS} FROM waiting {where}", args)
-        return [_waiting(row) for row in rows]
-
-
-def _waiting(row: Row) -> Waiting:
-    order = Order(
-        row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7], row[8],
-        parent_id=row[12],
-    )  # fmt: skip
-    return Waiting(row[0], order, status_message_id=row[9], created_at=row[10], owner_limit=row[11])
-
-
-def _order_row(order: Order) -> tuple[Any, ...]:
-    return (
-        order.guild_id, order.channel_id, order.requester_id, order.prompt, order.model,
-        json.dumps(order.params, sort_keys=True), order.count, order.upload_limit,
-        order.parent_id,
-    )  # fmt: skip
+        rows = await self._db.fetchall(f"SELECT {WAITING_COLUMNS} FROM waiting {where}", args)
+        return [waiting_from_row(row) for row in rows]

@@ -12,13 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.core.types import Share, WebShare, WebSort
-from bot.store.sqlite.database import Database, Row
+from bot.store.rows import WEB_SHARE_COLUMNS, web_share_from_row
+from bot.store.sqlite.database import Database
 
-_COLUMNS = (
-    "s.generation_id, s.guild_id, s.gallery_channel_id, s.post_id, s.creator_id, "
-    "s.creator_name, s.shared_by_id, s.title, s.prompt, s.model, s.nsfw, s.auto, s.hidden, "
-    "s.shared_at, s.vote_count, s.web_image"
-)
 # Word for word the partial indexes' condition, so SQLite uses them.
 _SHOWN = "s.guild_id = ? AND s.web_image IS NOT NULL AND s.hidden = 0 AND s.nsfw = 0"
 # Each order is its index's own (the rowid, last in every index, breaks ties), so a page is read
@@ -94,11 +90,11 @@ class WebGalleryTables:
             # older ones), then only the page's rows.
             page = f"SELECT s.rowid FROM shares AS s INDEXED BY {_INDEX[sort]} WHERE {where}"
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM shares AS s WHERE s.rowid IN "
+            f"SELECT {WEB_SHARE_COLUMNS} FROM shares AS s WHERE s.rowid IN "
             f"({page} ORDER BY {_ORDER[sort]} LIMIT ? OFFSET ?) ORDER BY {_ORDER[sort]}",
             (*args, limit, offset),
         )
-        return [_web_share(row).share for row in rows]
+        return [web_share_from_row(row).share for row in rows]
 
     async def shown(self, guild_id: int, generation_ids: Sequence[str]) -> dict[str, WebShare]:
         if not generation_ids:
@@ -106,11 +102,11 @@ class WebGalleryTables:
         marks = ",".join("?" * len(generation_ids))
         # By primary key: "+" keeps SQLite from walking a whole partial index for the guild.
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM shares AS s WHERE s.generation_id IN ({marks}) "
+            f"SELECT {WEB_SHARE_COLUMNS} FROM shares AS s WHERE s.generation_id IN ({marks}) "
             "AND +s.guild_id = ? AND s.web_image IS NOT NULL AND s.hidden = 0 AND s.nsfw = 0",
             (*generation_ids, guild_id),
         )
-        found = (_web_share(row) for row in rows)
+        found = (web_share_from_row(row) for row in rows)
         return {web.share.generation_id: web for web in found}
 
     async def mark_copied(self, generation_id: str, full_extension: str | None) -> bool:
@@ -119,27 +115,3 @@ class WebGalleryTables:
             (full_extension, generation_id),
         )
         return changed > 0
-
-
-def _web_share(row: Row) -> WebShare:
-    values: tuple[Any, ...] = tuple(row)
-    (gid, guild, channel, post, creator, name, by, title, prompt, model, nsfw, auto, hidden,
-     shared_at, votes, web_image) = values  # fmt: skip
-    share = Share(
-        generation_id=gid,
-        guild_id=guild,
-        gallery_channel_id=channel,
-        post_id=post,
-        creator_id=creator,
-        creator_name=name,
-        shared_by_id=by,
-        title=title,
-        prompt=prompt,
-        model=model,
-        nsfw=bool(nsfw),
-        auto=bool(auto),
-        hidden=bool(hidden),
-        shared_at=shared_at,
-        votes=int(votes),
-    )
-    return WebShare(share, str(web_image))
