@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +31,7 @@ from bot.core.leases import Holder, LeaseKeeper, process_role
 from bot.core.lifecycle import Lifecycle
 from bot.core.limits import READINESS_OXEN_WINDOW_SECONDS
 from bot.core.metrics import Metrics
+from bot.core.ports import Store
 from bot.core.reporting import Reporters
 from bot.core.server_admin import ServerAdmin
 from bot.core.sharing import Sharing, WeeklyTop
@@ -52,6 +53,7 @@ from bot.discord_app.status import StatusMessages
 from bot.logs import configure_logging
 from bot.oxen import OxenClient
 from bot.store import open_store
+from bot.store.errors import StoreError, StoreMisconfigured, StoreUnreachable
 from bot.store.files import FileImageCopies
 from bot.web.gallery import GalleryPages
 from bot.web.health import Check, Health, answered_within, succeeds
@@ -84,8 +86,20 @@ async def run(
         discord.http.Route.BASE = discord_rest_base(settings.discord_api_base_url)
     shutdown = shutdown or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
+        # First: a SIGTERM while the bot waits for its database or logs in stops it cleanly.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, shutdown.set)
+        stack.callback(_remove_signal_handlers, loop)
+
         metrics = Metrics()  # its own registry; told by everything below that reports
-        store = await open_store(settings.store_url)
+        store = await _unless_shutdown(
+            open_store(settings.store_url, wait_seconds=settings.database_wait), shutdown
+        )
+        if store is None:
+            log.info("shutting down")
+            return
         stack.push_async_callback(store.close)
         # This process among others on the store: its shards, and the owner of its leases.
         shards = settings.shards
@@ -258,12 +272,8 @@ async def run(
             await web.start()
             stack.push_async_callback(web.close)
 
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, shutdown.set)
+        # Unwound first: a second signal while the bot stops ends it at once (the default).
         stack.callback(_remove_signal_handlers, loop)
-
         runner = asyncio.create_task(bot.start(settings.discord_token), name="discord-client")
         stopper = asyncio.create_task(shutdown.wait(), name="shutdown-signal")
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -277,6 +287,20 @@ async def run(
             await runner
         except Exception as err:  # e.g. still logging in: its requests fail as the client closes
             log.debug("the Discord client stopped while starting: %r", err)
+
+
+async def _unless_shutdown(opening: Awaitable[Store], shutdown: asyncio.Event) -> Store | None:
+    """The opened store, or None if shutdown came first (the opening is cancelled)."""
+    opened = asyncio.ensure_future(opening)
+    stopper = asyncio.create_task(shutdown.wait(), name="shutdown-signal")
+    await asyncio.wait({opened, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not opened.done():
+        opened.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StoreError):
+            await opened
+        return None
+    return opened.result()
 
 
 def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
@@ -295,9 +319,12 @@ def main() -> None:
     configure_logging(settings)
     try:
         asyncio.run(run(settings))
-    except CannotListen as err:
+    except (CannotListen, StoreMisconfigured) as err:
         log.error("%s", err)
         raise SystemExit(2) from None
+    except StoreUnreachable as err:
+        log.error("%s", err)
+        raise SystemExit(1) from None  # worth a restart: the orchestrator's policy decides
     except discord.LoginFailure:
         log.error(
             "Discord refused DISCORD_TOKEN: copy the bot token again from the Developer Portal"

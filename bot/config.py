@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     lease_seconds: float = limits.DEFAULT_LEASE_SECONDS
+    database_wait: float = limits.DEFAULT_DATABASE_WAIT_SECONDS  # for PostgreSQL, at start
     # Not read from the environment: Discord-friendly pacing, shortened only by tests.
     status_edit_interval: float = limits.DEFAULT_STATUS_EDIT_INTERVAL_SECONDS
     weekly_check_interval: float = limits.DEFAULT_WEEKLY_CHECK_SECONDS  # the gallery's weekly post
@@ -183,6 +185,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         shard_count=shard_count,
         shard_ids=shard_ids,
         lease_seconds=_lease_seconds(get("LEASE_SECONDS")),
+        database_wait=_non_negative_number(
+            get("DATABASE_WAIT_SECONDS"),
+            "DATABASE_WAIT_SECONDS",
+            limits.DEFAULT_DATABASE_WAIT_SECONDS,
+        ),
     )
 
 
@@ -397,14 +404,23 @@ def _http_port(value: str) -> int:
 
 
 def _positive_number(value: str, name: str, default: float) -> float:
+    return _number(value, name, default, zero_allowed=False)
+
+
+def _non_negative_number(value: str, name: str, default: float) -> float:
+    return _number(value, name, default, zero_allowed=True)
+
+
+def _number(value: str, name: str, default: float, *, zero_allowed: bool) -> float:
     if not value:
         return default
     try:
         number = float(value)
     except ValueError:
-        number = -1.0
-    if number <= 0:
-        raise ConfigError(name, "must be a positive number", f"remove it to use {default:g}")
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or (number == 0 and not zero_allowed):
+        wanted = "0 or a positive number" if zero_allowed else "a positive number"
+        raise ConfigError(name, f"must be {wanted}", f"remove it to use {default:g}")
     return number
 
 

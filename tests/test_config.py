@@ -23,6 +23,7 @@ def test_defaults_when_only_secrets_are_set():
     assert settings.log_level == "INFO"
     assert settings.allow_dms is False
     assert settings.max_generations_in_flight == 0  # no cap
+    assert settings.database_wait == 60  # seconds for a PostgreSQL started with the bot
 
 
 @pytest.mark.parametrize("variable", ["DISCORD_TOKEN", "OXEN_API_KEY"])
@@ -46,6 +47,11 @@ def test_each_missing_secret_gets_its_own_message(variable):
         ("ALLOW_DMS", "maybe"),
         ("MAX_GENERATIONS_IN_FLIGHT", "-3"),
         ("MAX_GENERATIONS_IN_FLIGHT", "ten"),
+        ("SHUTDOWN_GRACE_SECONDS", "nan"),
+        ("SHUTDOWN_GRACE_SECONDS", "inf"),
+        ("DATABASE_WAIT_SECONDS", "-1"),
+        ("DATABASE_WAIT_SECONDS", "nan"),
+        ("DATABASE_WAIT_SECONDS", "a minute"),
     ],
 )
 def test_malformed_values_name_the_variable(variable, value):
@@ -53,6 +59,10 @@ def test_malformed_values_name_the_variable(variable, value):
         load_settings({**VALID, variable: value})
     assert str(info.value).startswith(f"{variable} ")
     assert ":" in str(info.value)  # followed by the fix
+
+
+def test_database_wait_of_0_tries_once():
+    assert load_settings({**VALID, "DATABASE_WAIT_SECONDS": "0"}).database_wait == 0
 
 
 def test_parsed_values():

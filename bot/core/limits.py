@@ -35,6 +35,8 @@ DEFAULT_STATUS_EDIT_INTERVAL_SECONDS: Final = 3.0  # pacing per message, within 
 # A process's claim on a job it is checking or delivering, renewed while it works; one that dies
 # loses its jobs to the others this long after its last renewal.
 DEFAULT_LEASE_SECONDS: Final = 30.0
+# At start, how long to wait for a PostgreSQL that is not up yet (started with the bot).
+DEFAULT_DATABASE_WAIT_SECONDS: Final = 60.0
 MIN_LEASE_SECONDS: Final = 1.0
 
 # --- Discord's numbers the bot plans around -------------------------------------------------------

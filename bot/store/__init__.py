@@ -13,12 +13,14 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 SQLITE_PREFIX = "sqlite:///"
 
 
-async def open_store(url: str) -> Store:
+async def open_store(url: str, *, wait_seconds: float = 0.0) -> Store:
     """``sqlite:///relative/path`` or ``sqlite:////absolute/path``: the embedded SQLite store;
-    ``postgresql://...`` or ``postgres://...``: the Postgres store (a connection pool)."""
+    ``postgresql://...`` or ``postgres://...``: the Postgres store (a connection pool), waiting
+    up to ``wait_seconds`` for a server that is not up yet. Raises a StoreError (safe to log)
+    when the store cannot be opened."""
     scheme = url.partition("://")[0].lower()
     if scheme in POSTGRES_SCHEMES:
-        return await PostgresStore.open(url)
+        return await PostgresStore.open(url, wait_seconds=wait_seconds)
     if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
         return await SqliteStore.open(Path(url[len(SQLITE_PREFIX) :]))
     # Only the scheme: the rest may hold a password.

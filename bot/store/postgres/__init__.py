@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
+from bot.store.postgres.connecting import connect_when_up
 from bot.store.postgres.database import POOL_MAX_SIZE, POOL_MIN_SIZE, Database
 from bot.store.postgres.gallery import Gallery
 from bot.store.postgres.gateway import Gateway
@@ -44,9 +45,17 @@ class PostgresStore:
         *,
         min_connections: int = POOL_MIN_SIZE,
         max_connections: int = POOL_MAX_SIZE,
+        wait_seconds: float = 0.0,
     ) -> PostgresStore:
-        """Connect a pool to ``url`` (postgresql:// or postgres://) and migrate the schema."""
-        db = await Database.connect(url, clock, min_size=min_connections, max_size=max_connections)
+        """Connect a pool to ``url`` (postgresql:// or postgres://), waiting up to
+        ``wait_seconds`` for a database that is not up yet, and migrate the schema."""
+        db = await connect_when_up(
+            url,
+            lambda: Database.connect(
+                url, clock, min_size=min_connections, max_size=max_connections
+            ),
+            wait_seconds=wait_seconds,
+        )
         try:
             await migrate(db)
         except BaseException:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+from bot.store.errors import StoreMisconfigured
 from bot.store.sqlite.database import Database
 from bot.store.sqlite.gallery import Gallery
 from bot.store.sqlite.gateway import Gateway
@@ -35,13 +37,18 @@ class SqliteStore:
 
     @classmethod
     async def open(cls, path: Path | str, clock: Callable[[], float] = time.time) -> SqliteStore:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await Database.connect(str(path), clock)
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = await Database.connect(str(path), clock)
+        except (OSError, sqlite3.DatabaseError) as err:
+            raise _cannot_open(path, err) from None
         try:
             await migrate(db)
-        except BaseException:
+        except BaseException as err:
             await db.close()
+            if isinstance(err, sqlite3.DatabaseError):  # not a database, read-only, corrupt
+                raise _cannot_open(path, err) from None
             raise
         return cls(db)
 
@@ -61,3 +68,11 @@ class SqliteStore:
 
     async def close(self) -> None:
         await self._db.close()
+
+
+def _cannot_open(path: Path | str, err: Exception) -> StoreMisconfigured:
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    return StoreMisconfigured(
+        f"cannot open the SQLite database {path}: {reason} (check DATABASE_URL, and that the bot "
+        "may create and write its folder)"
+    )
