@@ -56,6 +56,7 @@ def holder(name: str, role: str = "shards-0-of-3") -> Holder:
 
 
 def watcher_for(oxen_client, store, name, delivery=None, role="shards-0-of-3"):
+    """A process's watcher; its leases are held as ``holder(name, role)``."""
     delivery = delivery or RecordingDelivery()
     watcher = Watcher(
         oxen_client, store, delivery, reporter=delivery, poll_interval=0.05,
@@ -143,7 +144,7 @@ async def test_a_process_that_lost_its_lease_does_not_post(oxen, oxen_client, pr
 
     slow.prepare = slow_prepare
     stalled, _ = watcher_for(oxen_client, first, "stalled", delivery=slow)
-    keeper = LeaseKeeper(first, stalled._holder, held=stalled.held, on_lost=stalled.lease_lost)
+    keeper = LeaseKeeper(first, holder("stalled"), held=stalled.held, on_lost=stalled.lease_lost)
     finishing = asyncio.create_task(stalled.finish(gid, GenerationStatus.SUCCEEDED, result_url=url))
     await preparing.wait()
     await asyncio.sleep(LEASE)
@@ -196,11 +197,11 @@ def service_for(oxen_client, store, name, cap=0):
     enqueuer = Enqueuer(oxen_client, store, on_jobs_added=watcher.job_added)
     line = WaitingLine(
         store, enqueuer, Reporters(), tell=delivery.explain_not_started, cap=cap,
-        holder=watcher._holder,
+        holder=holder(name),
     )  # fmt: skip
     catalog = ModelCatalog(oxen_client, "black-forest-labs-flux-2-klein-4b")
     return ImagineService(
-        store, catalog, enqueuer, line, watcher, reporter=Reporters(), holder=watcher._holder
+        store, catalog, enqueuer, line, watcher, reporter=Reporters(), holder=holder(name)
     )
 
 

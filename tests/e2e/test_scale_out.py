@@ -120,14 +120,7 @@ async def test_three_processes_post_each_image_once_and_take_over_a_killed_ones_
             discord_fake.add_member(guild, user)
     shard_of = {guild.id: discord_fake.shard_of(guild, SHARDS) for guild in guilds}
     oxen.start_delay, oxen.duration = 0.02, 0.1  # short generations
-    completed: dict[str, float] = {}
-    finish = oxen._finish_succeeded
-
-    def finished(gid: str, image: bytes | None) -> None:  # when Oxen finished each one
-        completed[gid] = time.monotonic()
-        finish(gid, image)
-
-    oxen._finish_succeeded = finished  # type: ignore[method-assign]
+    completed = oxen.finished_at  # when Oxen finished each one
 
     env = bot_env(
         discord_fake, oxen, guilds[0].id, tmp_path / "unused.sqlite3",

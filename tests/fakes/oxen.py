@@ -470,6 +470,8 @@ class FakeOxen:
         # State.
         self.models: dict[str, dict[str, Any]] = {m["id"]: m for m in DEFAULT_MODELS()}
         self.generations: dict[str, dict[str, Any]] = {}
+        # When each generation reached its outcome, by time.monotonic() (the test's clock).
+        self.finished_at: dict[str, float] = {}
         self.requests: list[RecordedRequest] = []
         self.cdn: FakeCDN | None = None
         self._files: dict[str, _File] = {}
@@ -770,6 +772,7 @@ class FakeOxen:
         path = self._store_file(row, f"{gid}.png", data)
         self._paths[gid] = path
         now = self.now()
+        self.finished_at[gid] = time.monotonic()
         row["status"] = "succeeded"
         row["started_at"] = row["started_at"] or now
         row["completed_at"] = now
