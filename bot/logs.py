@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.core import log_context
+from bot.core.ports import StoreUnavailable
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 REDACTED = "[redacted]"
@@ -27,6 +28,7 @@ def configure_logging(settings: Settings) -> None:
     formatter = JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(RedactingFormatter(formatter, settings.secrets))
     handler.addFilter(RedactSecrets(settings.secrets))
+    handler.addFilter(DatabaseOutageInOneLine())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
@@ -47,6 +49,35 @@ class RedactSecrets(logging.Filter):
                 message = message.replace(secret, "[redacted]")
             record.msg, record.args = message, None
         return True
+
+
+class DatabaseOutageInOneLine(logging.Filter):
+    """While the database is unreachable every background loop fails the same way: each says
+    so in one warning line (with the driver's reason), not with a traceback an operator must
+    scroll through. Other errors keep their tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        outage = _outage(record)
+        if outage is not None:
+            record.msg = f"{record.getMessage()}: the database cannot be reached ({outage})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _outage(record: logging.LogRecord) -> str | None:
+    """The outage a record's exception is about, in a few words; None if it is not one."""
+    err = record.exc_info[1] if record.exc_info else None
+    if isinstance(err, StoreUnavailable):
+        return err.detail
+    if err is not None and record.name == _ASYNCPG_POOL and isinstance(err, OSError | TimeoutError):
+        return f"{type(err).__name__}: {err}"  # the pool keeping its minimum of connections
+    return None
+
+
+_ASYNCPG_POOL = "asyncpg.pool"
 
 
 def _redact(text: str, secrets: tuple[str, ...]) -> str:

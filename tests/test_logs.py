@@ -12,6 +12,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.core.log_context import log_context
+from bot.core.ports import StoreUnavailable
 from bot.logs import configure_logging
 
 TOKEN = "discord-secret-token"
@@ -109,3 +110,32 @@ def test_secrets_are_scrubbed_everywhere_in_both_formats(captured, log_format):
 def test_an_unknown_log_context_field_is_refused():
     with pytest.raises(TypeError), log_context(password="x"):
         pass
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_database_outage_is_one_warning_line_and_other_errors_keep_their_traceback(
+    captured, log_format
+):
+    log = configure(captured, log_format)
+    try:
+        raise StoreUnavailable("ConnectionRefusedError: [Errno 111] Connect call failed")
+    except StoreUnavailable:
+        log.exception("watcher pass failed; retrying in %.1fs", 3.0)
+    try:
+        raise KeyError("a bug")
+    except KeyError:
+        log.exception("something else failed")
+    text = captured.getvalue()
+    if log_format == "json":
+        outage, bug = json_lines(captured)
+        assert outage["level"] == "WARNING" and "exception" not in outage
+        assert outage["message"] == (
+            "watcher pass failed; retrying in 3.0s: the database cannot be reached "
+            "(ConnectionRefusedError: [Errno 111] Connect call failed)"
+        )
+        assert bug["level"] == "ERROR" and "KeyError: 'a bug'" in bug["exception"]
+    else:
+        first, *rest = text.splitlines()
+        assert "WARNING" in first and "retrying in 3.0s: the database cannot be reached" in first
+        assert "ERROR" in rest[0] and "something else failed" in rest[0]
+        assert text.count("Traceback") == 1 and "KeyError: 'a bug'" in text

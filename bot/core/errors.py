@@ -24,6 +24,12 @@ class UserFacingError(Exception):
     """An error whose text is written for the person who ran the command (shown ephemeral)."""
 
 
+STORE_UNREACHABLE = (
+    "I can't reach my database right now, so I couldn't do that. Nothing is lost: images "
+    "already on their way still arrive. Please try again in a minute."
+)
+
+
 OXEN_BUSY = (
     "Oxen is busy right now and didn't take the request, so nothing was queued. "
     "Please try again in a minute."

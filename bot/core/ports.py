@@ -34,6 +34,15 @@ from bot.core.types import (
 # --- the store ----------------------------------------------------------------------------------
 
 
+class StoreUnavailable(Exception):
+    """The store's database cannot be reached right now (down, restarting, the network): a
+    Store raises it instead of its driver's error, so every layer can tell the person why."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or "the database cannot be reached")
+        self.detail = detail  # the driver's words, for the log (never a password)
+
+
 class JobRepository(Protocol):
     """Every generation Oxen accepted, tracked until its outcome reaches Discord."""
 

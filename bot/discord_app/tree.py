@@ -9,7 +9,8 @@ import secrets
 import discord
 from discord import app_commands
 
-from bot.core.errors import UserFacingError
+from bot.core.errors import STORE_UNREACHABLE, UserFacingError
+from bot.core.ports import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ async def report_error(
     (also logged with the traceback) for the unexpected."""
     if isinstance(error, UserFacingError):
         text = str(error)
+    elif isinstance(error, StoreUnavailable):
+        log.warning("%s: the database cannot be reached (%s)", where, error.detail)
+        text = STORE_UNREACHABLE
     elif isinstance(error, app_commands.CheckFailure):
         text = str(error) or "You can't use this command here."
     else:

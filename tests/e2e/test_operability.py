@@ -8,7 +8,6 @@ import contextlib
 import json
 import math
 import sqlite3
-import sys
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -241,10 +240,7 @@ async def test_livez_answers_while_the_bot_is_still_logging_in(discord_fake, oxe
     bot = BotProcess(env, tmp_path)
     port = int(env["HTTP_PORT"])
     try:
-        bot.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        await bot.spawn()
         async with asyncio.timeout(20):
             await accepted.wait()
         await wait_until(lambda: answers(port, "/livez", 200), timeout=10)

@@ -11,6 +11,8 @@ import pytest
 
 from tests.e2e.conftest import RunningBot, bot_settings, replace
 from tests.e2e.process import BotProcess, bot_env
+from tests.support.forwarder import Forwarder
+from tests.support.net import free_port
 
 
 @pytest.fixture
@@ -99,3 +101,78 @@ async def test_a_pending_job_survives_kill_9_and_is_delivered_after_restart(
     assert password and password not in first.text + second.text  # DEBUG logs and all
     assert "Traceback" not in second.text
     assert not (tmp_path / "unused.sqlite3").exists()
+
+
+async def test_the_bot_rides_out_a_postgres_outage(
+    discord_fake, oxen, postgres_url, scene, tmp_path
+):
+    """PostgreSQL goes away under a running bot (every connection dropped, nothing listening)
+    and comes back: a generation that finished during the outage is delivered after it, a
+    /imagine during it is answered with why (and no traceback), and /imagine works again."""
+    guild, channel, alice = scene
+    bob = discord_fake.create_user("bob")
+    discord_fake.add_member(guild, bob)
+    database = Forwarder(free_port(), urlsplit(postgres_url).port)
+    await database.start()
+    url = (
+        urlsplit(postgres_url)
+        ._replace(
+            netloc=f"{urlsplit(postgres_url).username}:{urlsplit(postgres_url).password}"
+            f"@127.0.0.1:{database.listen_port}"
+        )
+        .geturl()
+    )
+    env = bot_env(
+        discord_fake, oxen, guild.id, tmp_path / "unused.sqlite3", DATABASE_URL=url,
+        LOG_LEVEL="INFO",
+    )  # fmt: skip
+    bot = BotProcess(env, tmp_path)
+    try:
+        await bot.start(discord_fake, guild)
+        oxen.hold = True
+        interaction = await discord_fake.invoke_slash_command(
+            alice, channel, "imagine", options={"prompt": "a patient owl"}
+        )
+        await interaction.wait_acknowledged(timeout=3)
+        await discord_fake.wait_for_message(channel, lambda m: "Queued" in m.content)
+        [gid] = list(oxen.generations)
+
+        await database.cut()
+        await oxen.complete(gid)  # its event arrives while the store is out of reach
+        await bot.wait_for_output(f"finishing generation {gid} failed")
+        during = await discord_fake.invoke_slash_command(
+            bob, channel, "imagine", options={"prompt": "an impatient crow"}
+        )
+        await during.wait_acknowledged(timeout=3)
+        answer = await discord_fake.wait_for_message(
+            channel,
+            lambda m: m.interaction_id == during.id and not m.loading and bool(m.content),
+            timeout=15,
+        )
+        assert answer.ephemeral and "database" in answer.content.lower(), answer.content
+        assert not any(m.attachments for m in discord_fake.messages(channel))
+        told = [m for m in discord_fake.messages(channel) if m.interaction_id == during.id]
+        assert [m.content for m in told] == [answer.content]  # told once
+
+        await database.start()
+        result = await discord_fake.wait_for_message(
+            channel, lambda m: bool(m.attachments), timeout=30
+        )
+        assert result.attachments[0].data == oxen.result_bytes(gid)
+        await wait_status(postgres_url, gid, "delivered")
+        oxen.hold = False
+        after = await discord_fake.invoke_slash_command(
+            bob, channel, "imagine", options={"prompt": "a crow, at last"}
+        )
+        await after.wait_acknowledged(timeout=3)
+        await discord_fake.wait_for_message(
+            channel, lambda m: bool(m.attachments) and m.id != result.id, timeout=20
+        )
+        assert await bot.terminate() == 0, bot.text
+    finally:
+        await bot.ensure_stopped()
+        await database.cut()
+    # Every failure during the outage said so in one line, not with a traceback.
+    assert "Traceback" not in bot.text, bot.text[-6000:]
+    assert "the database cannot be reached" in bot.text
+    assert urlsplit(postgres_url).password not in bot.text

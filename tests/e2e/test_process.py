@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 
 import pytest
@@ -72,10 +71,7 @@ async def test_sigterm_while_still_logging_in_exits_0_with_one_line(discord_fake
     env["DISCORD_API_BASE_URL"] = f"http://127.0.0.1:{port}"
     bot = BotProcess(env, tmp_path)
     try:
-        bot.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        await bot.spawn()
         async with asyncio.timeout(20):
             await accepted.wait()  # the bot is logging in
         assert await bot.terminate(timeout=10) == 0, bot.text

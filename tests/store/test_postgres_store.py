@@ -5,15 +5,19 @@ test_store.py. Several stores on one database stand for several bot processes.""
 import asyncio
 import contextlib
 import sqlite3
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
+from bot.core.ports import StoreUnavailable
 from bot.core.types import Order
 from bot.store.postgres import SCHEMA_VERSION, PostgresStore
 from bot.store.postgres import database as postgres_database
 from bot.store.postgres.gallery import words
 from bot.store.postgres.migrations import LOCK_KEY
+from tests.support.forwarder import Forwarder
+from tests.support.net import free_port
 
 
 def order(prompt="a fox"):
@@ -246,3 +250,35 @@ def fts5_words(text):
 )
 def test_search_words_are_cut_and_folded_as_sqlite_does(text):
     assert words(text) == fts5_words(text)
+
+
+def through(url, port):
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{port}").geturl()
+
+
+async def test_an_unreachable_database_is_store_unavailable_and_the_callers_errors_are_its_own(
+    postgres_url,
+):
+    """The driver's connection errors never leak out of the store: a statement or a transaction
+    on a database that went away raises StoreUnavailable, and the store works again once it is
+    back. An OSError or TimeoutError the caller raises inside a transaction stays what it was."""
+    async with (
+        Forwarder(free_port(), urlsplit(postgres_url).port) as database,
+        opened(through(postgres_url, database.listen_port)) as store,
+    ):
+        await store.line.add(order("before"), owner_limit=4)
+        with pytest.raises(TimeoutError):
+            async with store.transaction():
+                await store.line.add(order("mine"), owner_limit=4)
+                raise TimeoutError  # the caller's own: rolled back, not "unavailable"
+        await database.cut()
+        with pytest.raises(StoreUnavailable) as statement:
+            await store.line.snapshot()
+        assert statement.value.detail  # the driver's reason, for the log
+        with pytest.raises(StoreUnavailable):
+            async with store.transaction():
+                await store.line.add(order("during"), owner_limit=4)
+        await database.start()
+        snapshot = await store.line.snapshot()
+        assert [w.order.prompt for w in snapshot.waiting] == ["before"]

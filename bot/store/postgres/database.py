@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from bot.core.ports import StoreUnavailable
 
 Row = asyncpg.Record  # columns by name or by position, in SELECT order
 # Strings: asyncpg's classes are generic only in its type stubs.
@@ -81,32 +83,45 @@ class Database:
         if task in self._bound:
             yield  # nested: part of the transaction this task already holds
             return
-        async with (
-            self.pool.acquire() as conn,
-            conn.transaction(isolation=isolation, readonly=readonly),
-        ):
-            self._bound[task] = conn
-            try:
-                yield
-            finally:
-                del self._bound[task]
+        raised_inside: BaseException | None = None
+        try:
+            async with (
+                self.pool.acquire() as conn,
+                conn.transaction(isolation=isolation, readonly=readonly),
+            ):
+                self._bound[task] = conn
+                try:
+                    yield
+                except BaseException as err:
+                    raised_inside = err
+                    raise
+                finally:
+                    del self._bound[task]
+        except _UNREACHABLE as err:
+            if err is raised_inside:
+                raise  # the caller's own error, not the database's
+            raise unavailable(err) from err
 
     def _conn(self) -> Connection | Pool:
         """This task's transaction's connection, else the pool (a connection per statement)."""
         return self._bound.get(asyncio.current_task()) or self.pool
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return await self._conn().fetch(sql, *args)
+        with reachable():
+            return await self._conn().fetch(sql, *args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        return await self._conn().fetchrow(sql, *args)
+        with reachable():
+            return await self._conn().fetchrow(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._conn().fetchval(sql, *args)
+        with reachable():
+            return await self._conn().fetchval(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; returns how many rows it changed."""
-        status = await self._conn().execute(sql, *args)
+        with reachable():
+            status = await self._conn().execute(sql, *args)
         # "INSERT 0 1", "UPDATE 3", "DELETE 0": the row count is the last word.
         last = status.rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
@@ -117,7 +132,32 @@ class Database:
         if not rows:
             return
         async with self.transaction():
-            await self._conn().executemany(sql, rows)
+            with reachable():
+                await self._conn().executemany(sql, rows)
+
+
+# The database cannot be reached: down, restarting, or the connection dropped.
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def unavailable(err: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
+
+
+@contextlib.contextmanager
+def reachable() -> Iterator[None]:
+    """Around one statement: the driver's connection errors become StoreUnavailable."""
+    try:
+        yield
+    except _UNREACHABLE as err:
+        raise unavailable(err) from err
 
 
 def same_guild(param: str, column: str = "guild_id") -> str:
