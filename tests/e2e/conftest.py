@@ -117,15 +117,25 @@ async def world(discord_fake: FakeDiscord, oxen: FakeOxen, tmp_path: Path) -> As
         assert not leftover, f"tasks left behind: {leftover}"
 
 
-def set_server_limits(world: World, **limits: int) -> None:
+async def set_server_limits(world: World, **limits: int) -> None:
     """Change the guild's fair-use limits in the bot's store (as /imagine-admin limits does),
     for tests about something else that need other limits than a new install's."""
-    database = world.bot.settings.database_path
-    with contextlib.closing(sqlite3.connect(database)) as db, db:
-        db.execute(
-            "INSERT OR REPLACE INTO guild_settings (guild_id, data) VALUES (?, ?)",
-            (world.guild.id, GuildSettings(**limits).to_json()),
-        )
+    await set_server_settings(world, GuildSettings(**limits))
+
+
+async def set_server_settings(world: World, settings: GuildSettings) -> None:
+    """Write the guild's settings into the bot's store while it runs. In a thread: the bot
+    runs on this event loop, and must be able to finish a transaction while this write waits
+    for SQLite's lock."""
+
+    def write() -> None:
+        with contextlib.closing(sqlite3.connect(world.bot.settings.database_path)) as db, db:
+            db.execute(
+                "INSERT OR REPLACE INTO guild_settings (guild_id, data) VALUES (?, ?)",
+                (world.guild.id, settings.to_json()),
+            )
+
+    await asyncio.to_thread(write)
 
 
 __all__ = ["RunningBot", "World", "bot_settings", "replace"]

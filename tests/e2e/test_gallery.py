@@ -691,11 +691,18 @@ async def test_top_of_the_day_leaves_out_older_shares(world):
 # --- the weekly post ------------------------------------------------------------------------------
 
 
-def move_share_to(world, generation_id, when):
-    """As if the image had been shared at ``when`` (the store's clock is the real one)."""
+async def move_share_to(world, generation_id, when):
+    """As if the image had been shared at ``when`` (the store's clock is the real one). In a
+    thread: the bot on this loop must be able to finish its transaction while this waits."""
     database = world.bot.settings.database_path
-    with contextlib.closing(sqlite3.connect(database)) as db, db:
-        db.execute("UPDATE shares SET shared_at = ? WHERE generation_id = ?", (when, generation_id))
+
+    def write() -> None:
+        with contextlib.closing(sqlite3.connect(database)) as db, db:
+            db.execute(
+                "UPDATE shares SET shared_at = ? WHERE generation_id = ?", (when, generation_id)
+            )
+
+    await asyncio.to_thread(write)
 
 
 async def test_the_top_of_the_week_is_posted_and_pinned_every_monday(world):
@@ -732,7 +739,7 @@ async def test_the_top_of_the_week_is_posted_and_pinned_every_monday(world):
     newer = await result_for(world, "a newer dog")
     await share(world, world.alice, newer, title="Newer dog")
     gid = newest_generation(world)["generation_id"]
-    move_share_to(world, gid, first_monday + 3600)
+    await move_share_to(world, gid, first_monday + 3600)
     world.discord.clock.advance(WEEK)
     await wait_until(
         lambda: len([p for p in world.discord.posts(world.forum) if p.name.startswith("⭐")]) == 2

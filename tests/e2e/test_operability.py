@@ -4,16 +4,14 @@ asked over HTTP the way Prometheus and a container health check ask it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
-import sqlite3
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.types import GuildSettings
-from tests.e2e.conftest import set_server_limits
+from tests.e2e.conftest import set_server_limits, set_server_settings
 from tests.e2e.process import BotProcess, bot_env
 from tests.e2e.test_imagine import imagine, is_result, queued
 from tests.e2e.test_moderation_and_capacity import restart
@@ -108,7 +106,7 @@ async def test_a_request_moves_the_counters_and_histograms(world):
 
 
 async def test_held_generations_show_as_jobs_and_an_oldest_age(world):
-    set_server_limits(world, max_in_flight=4)
+    await set_server_limits(world, max_in_flight=4)
     world.oxen.hold = True
     await queued(world, await imagine(world, prompt="two foxes", count=2), count=2)
     await metric_reaches(world, "imagine_jobs", 2, state="queued", scope="queue")
@@ -159,12 +157,7 @@ async def test_discords_429s_are_counted(world):
 
 
 async def test_refusals_are_counted_by_rule_never_by_the_banned_word(world):
-    database = world.bot.settings.database_path
-    with contextlib.closing(sqlite3.connect(database)) as db, db:
-        db.execute(
-            "INSERT OR REPLACE INTO guild_settings (guild_id, data) VALUES (?, ?)",
-            (world.guild.id, GuildSettings(banned_words=("kraken",)).to_json()),
-        )
+    await set_server_settings(world, GuildSettings(banned_words=("kraken",)))
     interaction = await imagine(world, prompt="a kraken attacks")
     await world.discord.wait_for_message(
         world.channel, lambda m: m.ephemeral and m.interaction_id == interaction.id, timeout=10

@@ -12,6 +12,7 @@ import pytest
 
 from bot.core.ports import StoreUnavailable
 from bot.core.types import Order
+from bot.store.errors import StoreMisconfigured
 from bot.store.postgres import SCHEMA_VERSION, PostgresStore
 from bot.store.postgres import database as postgres_database
 from bot.store.postgres.gallery import words
@@ -92,7 +93,7 @@ async def test_newer_schema_is_refused_and_leaves_no_connection_open(postgres_ur
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)",
             SCHEMA_VERSION + 1,
         )
-        with pytest.raises(RuntimeError, match="newer than this bot"):
+        with pytest.raises(StoreMisconfigured, match="newer than this bot"):
             await PostgresStore.open(postgres_url)
         others = await conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity "

@@ -8,7 +8,9 @@ import sqlite3
 
 import pytest
 
+from bot.core.ports import StoreUnavailable
 from bot.core.types import Order
+from bot.store.errors import StoreMisconfigured
 from bot.store.sqlite import SCHEMA_VERSION, SqliteStore
 from bot.store.sqlite.migrations import MIGRATIONS
 
@@ -33,7 +35,7 @@ async def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "jobs.sqlite3"
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(RuntimeError, match="newer than this bot"):
+    with pytest.raises(StoreMisconfigured, match="newer than this bot"):
         await SqliteStore.open(path)
 
 
@@ -140,3 +142,22 @@ async def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_a_file_another_program_keeps_locked_is_store_unavailable(tmp_path):
+    """Another program (a backup, an sqlite3 shell left in a transaction) holds the write lock
+    past busy_timeout: the write fails as StoreUnavailable, which every layer explains, not as
+    the driver's error; once the lock is let go, the store writes again."""
+    path = tmp_path / "jobs.sqlite3"
+    s = await SqliteStore.open(path)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreUnavailable, match="database is locked"):
+            await s.line.add(order("blocked"), owner_limit=4)
+        other.execute("ROLLBACK")
+        await s.line.add(order("after"), owner_limit=4)
+        assert [w.order.prompt for w in (await s.line.snapshot()).waiting] == ["after"]
+    finally:
+        other.close()
+        await s.close()

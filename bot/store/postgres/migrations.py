@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from bot.store.errors import StoreMisconfigured
 from bot.store.postgres.database import Connection, Database
 
 MIGRATIONS: tuple[str, ...] = (
@@ -234,7 +235,7 @@ async def _migrate_locked(conn: Connection, db: Database) -> None:
     await conn.execute(_CREATE_VERSIONS)
     version = int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
     if version > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise StoreMisconfigured(
             f"the database schema is version {version}, newer than this bot ({SCHEMA_VERSION}): "
             "upgrade imagine-bot"
         )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+from bot.core.ports import StoreUnavailable
 from bot.store.errors import StoreMisconfigured
 from bot.store.sqlite.database import Database
 from bot.store.sqlite.gallery import Gallery
@@ -41,13 +42,13 @@ class SqliteStore:
             if str(path) != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             db = await Database.connect(str(path), clock)
-        except (OSError, sqlite3.DatabaseError) as err:
+        except (OSError, sqlite3.DatabaseError, StoreUnavailable) as err:
             raise _cannot_open(path, err) from None
         try:
             await migrate(db)
         except BaseException as err:
             await db.close()
-            if isinstance(err, sqlite3.DatabaseError):  # not a database, read-only, corrupt
+            if isinstance(err, sqlite3.DatabaseError | StoreUnavailable):  # not a database, corrupt
                 raise _cannot_open(path, err) from None
             raise
         return cls(db)
@@ -71,7 +72,10 @@ class SqliteStore:
 
 
 def _cannot_open(path: Path | str, err: Exception) -> StoreMisconfigured:
-    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    if isinstance(err, StoreUnavailable):
+        reason = err.detail.removeprefix("SQLite: ")
+    else:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
     return StoreMisconfigured(
         f"cannot open the SQLite database {path}: {reason} (check DATABASE_URL, and that the bot "
         "may create and write its folder)"

@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import aiosqlite
+
+from bot.core.ports import StoreUnavailable
 
 Row = Any  # a tuple of column values, in SELECT order
 
@@ -35,7 +38,7 @@ class Database:
             # The wait first: switching a new file to WAL while another process opens it too
             # would otherwise fail at once with "database is locked".
             await connection.execute("PRAGMA busy_timeout=5000")
-            await connection.execute("PRAGMA journal_mode=WAL")
+            await _switch_to_wal(connection)
             await connection.execute("PRAGMA synchronous=NORMAL")
             await connection.execute("PRAGMA foreign_keys=ON")
         except BaseException:
@@ -58,7 +61,8 @@ class Database:
         async with self._lock:
             self._owner = asyncio.current_task()
             try:
-                await self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                with reachable():
+                    await self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield
             except BaseException:
                 # Also when cancelled mid-BEGIN: statements run in order on aiosqlite's thread,
@@ -66,7 +70,8 @@ class Database:
                 await asyncio.shield(self._rollback())
                 raise
             else:
-                await self._conn.execute("COMMIT")
+                with reachable():
+                    await self._conn.execute("COMMIT")
             finally:
                 self._owner = None
 
@@ -84,12 +89,14 @@ class Database:
             yield
 
     async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        async with self._turn(), self._conn.execute(sql, args) as cursor:
-            return list(await cursor.fetchall())
+        with reachable():
+            async with self._turn(), self._conn.execute(sql, args) as cursor:
+                return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
-        async with self._turn(), self._conn.execute(sql, args) as cursor:
-            return await cursor.fetchone()
+        with reachable():
+            async with self._turn(), self._conn.execute(sql, args) as cursor:
+                return await cursor.fetchone()
 
     async def scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, args)
@@ -97,14 +104,53 @@ class Database:
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> tuple[int, int | None]:
         """Run one statement; returns (rows changed, last inserted row id)."""
-        async with self._turn(), self._conn.execute(sql, args) as cursor:
-            return cursor.rowcount, cursor.lastrowid
+        with reachable():
+            async with self._turn(), self._conn.execute(sql, args) as cursor:
+                return cursor.rowcount, cursor.lastrowid
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """All rows or none (each would otherwise commit on its own in autocommit mode)."""
         async with self.transaction():
-            await self._conn.executemany(sql, rows)
+            with reachable():
+                await self._conn.executemany(sql, rows)
 
     async def executescript(self, script: str) -> None:
+        """SQLite's own errors, unchanged (migrations tell another process's step by them)."""
         async with self._turn():
             await self._conn.executescript(script)
+
+
+async def _switch_to_wal(connection: aiosqlite.Connection) -> None:
+    """PRAGMA journal_mode=WAL, tried again for a while if another process is switching the
+    same new file at the same moment: that lock is not one busy_timeout waits for."""
+    deadline = time.monotonic() + _WAL_SWITCH_SECONDS
+    while True:
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "database is locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)
+
+
+_WAL_SWITCH_SECONDS = 5.0
+
+# SQLite's words when the file cannot be used right now, rather than for a fault of the query.
+_OUTAGES = (
+    "database is locked",  # another program held the write lock past busy_timeout
+    "database or disk is full",
+    "disk I/O error",
+    "unable to open database file",
+)
+
+
+@contextlib.contextmanager
+def reachable() -> Iterator[None]:
+    """Around statements: SQLite failing for want of its file becomes StoreUnavailable."""
+    try:
+        yield
+    except sqlite3.OperationalError as err:
+        if any(words in str(err) for words in _OUTAGES):
+            raise StoreUnavailable(f"SQLite: {err}") from err
+        raise

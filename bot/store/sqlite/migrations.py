@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 
+from bot.store.errors import StoreMisconfigured
 from bot.store.sqlite.database import Database
 
 MIGRATIONS: tuple[str, ...] = (
@@ -201,7 +202,7 @@ async def schema_version(db: Database) -> int:
 async def migrate(db: Database) -> None:
     version = await schema_version(db)
     if version > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise StoreMisconfigured(
             f"the database schema is version {version}, newer than this bot ({SCHEMA_VERSION}): "
             "upgrade imagine-bot"
         )
