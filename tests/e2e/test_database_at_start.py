@@ -31,6 +31,17 @@ def postgres_env(discord_fake, oxen, tmp_path, url: str, **extra: str) -> dict[s
     return env
 
 
+async def run_to_the_end(env: dict[str, str], cwd) -> tuple[int, BotProcess]:
+    """Start the bot and wait for it to stop by itself: its exit code, and the process."""
+    bot = BotProcess(env, cwd)
+    try:
+        await bot.spawn()
+        code = await bot.exit_code()
+    finally:
+        await bot.ensure_stopped()
+    return code, bot
+
+
 async def test_a_postgres_that_comes_up_after_the_bot_is_waited_for(
     discord_fake, oxen, postgres_url, tmp_path
 ):
@@ -75,15 +86,10 @@ async def test_a_wrong_password_stops_at_once_with_one_line(
     discord_fake, oxen, postgres_url, tmp_path
 ):
     wrong = "not-the-password-7f3a"
-    bot = BotProcess(
-        postgres_env(discord_fake, oxen, tmp_path, with_password(postgres_url, wrong)), tmp_path
-    )
+    env = postgres_env(discord_fake, oxen, tmp_path, with_password(postgres_url, wrong))
     started = time.monotonic()
-    try:
-        await bot.spawn()
-        assert await bot.exit_code() == 2, bot.text
-    finally:
-        await bot.ensure_stopped()
+    code, bot = await run_to_the_end(env, tmp_path)
+    assert code == 2, bot.text
     assert time.monotonic() - started < 15  # not the minute of waiting: waiting would not help
     [line] = bot.lines()
     assert "password authentication failed" in line and "DATABASE_URL" in line, line
@@ -94,12 +100,8 @@ async def test_a_database_that_does_not_exist_stops_at_once_with_one_line(
     discord_fake, oxen, postgres_url, tmp_path
 ):
     missing = urlsplit(postgres_url)._replace(path="/no_such_database").geturl()
-    bot = BotProcess(postgres_env(discord_fake, oxen, tmp_path, missing), tmp_path)
-    try:
-        await bot.spawn()
-        assert await bot.exit_code() == 2, bot.text
-    finally:
-        await bot.ensure_stopped()
+    code, bot = await run_to_the_end(postgres_env(discord_fake, oxen, tmp_path, missing), tmp_path)
+    assert code == 2, bot.text
     [line] = bot.lines()
     assert 'database "no_such_database" does not exist' in line, line
     assert urlsplit(postgres_url).password not in bot.text
@@ -109,14 +111,9 @@ async def test_a_postgres_that_never_answers_exits_1_after_the_wait(
     discord_fake, oxen, postgres_url, tmp_path
 ):
     down = with_port(postgres_url, free_port())
-    bot = BotProcess(
-        postgres_env(discord_fake, oxen, tmp_path, down, DATABASE_WAIT_SECONDS="2"), tmp_path
-    )
-    try:
-        await bot.spawn()
-        assert await bot.exit_code() == 1, bot.text
-    finally:
-        await bot.ensure_stopped()
+    env = postgres_env(discord_fake, oxen, tmp_path, down, DATABASE_WAIT_SECONDS="2")
+    code, bot = await run_to_the_end(env, tmp_path)
+    assert code == 1, bot.text
     assert "Traceback" not in bot.text, bot.text
     lines = bot.lines()
     assert "did not answer within 2 s" in lines[-1], bot.text
@@ -145,12 +142,8 @@ async def test_a_sqlite_file_that_is_not_a_database_stops_with_one_line(
     not_a_database = tmp_path / "notes.txt"
     not_a_database.write_text("these are my notes, not a database\n" * 100)
     env = bot_env(discord_fake, oxen, 1, not_a_database, LOG_LEVEL="INFO")
-    bot = BotProcess(env, tmp_path)
-    try:
-        await bot.spawn()
-        assert await bot.exit_code() == 2, bot.text
-    finally:
-        await bot.ensure_stopped()
+    code, bot = await run_to_the_end(env, tmp_path)
+    assert code == 2, bot.text
     [line] = bot.lines()
     assert f"cannot open the SQLite database {not_a_database}" in line, line
     assert "not a database" in line, line
@@ -163,11 +156,7 @@ async def test_a_sqlite_folder_that_cannot_be_made_stops_with_one_line(
     a_file = tmp_path / "data"
     a_file.write_text("a file where the folder should be")
     env = bot_env(discord_fake, oxen, 1, a_file / "bot.sqlite3", LOG_LEVEL="INFO")
-    bot = BotProcess(env, tmp_path)
-    try:
-        await bot.spawn()
-        assert await bot.exit_code() == 2, bot.text
-    finally:
-        await bot.ensure_stopped()
+    code, bot = await run_to_the_end(env, tmp_path)
+    assert code == 2, bot.text
     [line] = bot.lines()
     assert f"cannot open the SQLite database {a_file / 'bot.sqlite3'}" in line, line
