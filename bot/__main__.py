@@ -94,9 +94,12 @@ async def run(
         stack.callback(_remove_signal_handlers, loop)
 
         metrics = Metrics()  # its own registry; told by everything below that reports
-        store = await _unless_shutdown(
-            open_store(settings.store_url, wait_seconds=settings.database_wait), shutdown
+        opening = open_store(
+            settings.store_url,
+            wait_seconds=settings.database_wait,
+            pool_size=settings.database_pool_size,
         )
+        store = await _unless_shutdown(opening, shutdown)
         if store is None:
             log.info("shutting down")
             return

@@ -78,6 +78,7 @@ class Settings:
     shard_ids: tuple[int, ...] | None = None
     lease_seconds: float = limits.DEFAULT_LEASE_SECONDS
     database_wait: float = limits.DEFAULT_DATABASE_WAIT_SECONDS  # for PostgreSQL, at start
+    database_pool_size: int = limits.DEFAULT_DATABASE_POOL_SIZE  # PostgreSQL connections
     # Not read from the environment: Discord-friendly pacing, shortened only by tests.
     status_edit_interval: float = limits.DEFAULT_STATUS_EDIT_INTERVAL_SECONDS
     weekly_check_interval: float = limits.DEFAULT_WEEKLY_CHECK_SECONDS  # the gallery's weekly post
@@ -190,7 +191,25 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "DATABASE_WAIT_SECONDS",
             limits.DEFAULT_DATABASE_WAIT_SECONDS,
         ),
+        database_pool_size=_pool_size(get("DATABASE_POOL_SIZE")),
     )
+
+
+def _pool_size(value: str) -> int:
+    size = _count(
+        value,
+        "DATABASE_POOL_SIZE",
+        default=limits.DEFAULT_DATABASE_POOL_SIZE,
+        zero=str(limits.DEFAULT_DATABASE_POOL_SIZE),
+        positive=True,
+    )
+    if size < limits.MIN_DATABASE_POOL_SIZE:
+        raise ConfigError(
+            "DATABASE_POOL_SIZE",
+            f"must be at least {limits.MIN_DATABASE_POOL_SIZE}",
+            f"use {limits.DEFAULT_DATABASE_POOL_SIZE}, or e.g. 4",
+        )
+    return size
 
 
 def _sharding(count: str, ids: str) -> tuple[int | None, tuple[int, ...] | None]:

@@ -24,6 +24,7 @@ def test_defaults_when_only_secrets_are_set():
     assert settings.allow_dms is False
     assert settings.max_generations_in_flight == 0  # no cap
     assert settings.database_wait == 60  # seconds for a PostgreSQL started with the bot
+    assert settings.database_pool_size == 10
 
 
 @pytest.mark.parametrize("variable", ["DISCORD_TOKEN", "OXEN_API_KEY"])
@@ -52,6 +53,9 @@ def test_each_missing_secret_gets_its_own_message(variable):
         ("DATABASE_WAIT_SECONDS", "-1"),
         ("DATABASE_WAIT_SECONDS", "nan"),
         ("DATABASE_WAIT_SECONDS", "a minute"),
+        ("DATABASE_POOL_SIZE", "1"),
+        ("DATABASE_POOL_SIZE", "0"),
+        ("DATABASE_POOL_SIZE", "ten"),
     ],
 )
 def test_malformed_values_name_the_variable(variable, value):
@@ -59,6 +63,10 @@ def test_malformed_values_name_the_variable(variable, value):
         load_settings({**VALID, variable: value})
     assert str(info.value).startswith(f"{variable} ")
     assert ":" in str(info.value)  # followed by the fix
+
+
+def test_database_pool_size_is_read():
+    assert load_settings({**VALID, "DATABASE_POOL_SIZE": "3"}).database_pool_size == 3
 
 
 def test_database_wait_of_0_tries_once():

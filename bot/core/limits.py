@@ -37,6 +37,9 @@ DEFAULT_STATUS_EDIT_INTERVAL_SECONDS: Final = 3.0  # pacing per message, within 
 DEFAULT_LEASE_SECONDS: Final = 30.0
 # At start, how long to wait for a PostgreSQL that is not up yet (started with the bot).
 DEFAULT_DATABASE_WAIT_SECONDS: Final = 60.0
+# PostgreSQL connections per bot process (its server's max_connections bounds processes x this).
+DEFAULT_DATABASE_POOL_SIZE: Final = 10
+MIN_DATABASE_POOL_SIZE: Final = 2  # a transaction, and a statement beside it
 MIN_LEASE_SECONDS: Final = 1.0
 
 # --- Discord's numbers the bot plans around -------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 
 from bot.core.ports import StoreUnavailable
 from bot.core.types import Order
+from bot.store import open_store
 from bot.store.errors import StoreMisconfigured
 from bot.store.postgres import SCHEMA_VERSION, PostgresStore
 from bot.store.postgres import database as postgres_database
@@ -283,3 +284,31 @@ async def test_an_unreachable_database_is_store_unavailable_and_the_callers_erro
         await database.start()
         snapshot = await store.line.snapshot()
         assert [w.order.prompt for w in snapshot.waiting] == ["before"]
+
+
+async def test_the_pool_never_opens_more_connections_than_its_size(postgres_url):
+    """DATABASE_POOL_SIZE bounds what one process takes of the server's max_connections, even
+    when many transactions want a connection at once: they wait their turn, and all finish."""
+    store = await open_store(postgres_url, pool_size=2)
+    try:
+
+        async def write(n):
+            async with store.transaction():
+                await store.line.add(order(f"prompt {n}"), owner_limit=4)
+                await asyncio.sleep(0.01)  # hold the connection a moment
+
+        async def connections():
+            async with connect(postgres_url) as conn:
+                return await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'imagine-bot' "
+                    "AND datname = current_database()"
+                )
+
+        writers = asyncio.gather(*(write(n) for n in range(20)))
+        seen = []
+        while not writers.done():
+            seen.append(await connections())
+        await writers
+        assert max(seen) <= 2 and len((await store.line.snapshot()).waiting) == 20
+    finally:
+        await store.close()
