@@ -68,9 +68,21 @@ def waits_for_own(usage: Usage, count: int, limit: int) -> bool:
 
 
 def check_waiting(settings: GuildSettings, usage: Usage, count: int, *, exempt: bool) -> None:
-    """Raise UserFacingError if the request may not wait: the person's waiting cap."""
+    """Raise UserFacingError if the request may not wait: the person's waiting cap. With
+    nothing of theirs waiting, one request larger than the cap may still wait, as one larger
+    than the at-once limit runs alone; a cap of 0 lets nothing wait."""
     if exempt or usage.waiting + count <= settings.max_waiting:
         return
+    if usage.waiting == 0 and settings.max_waiting > 0:
+        return
+    if settings.max_waiting == 0:
+        why = (
+            f"you have {_images(usage.in_flight)} being made here. Ask again when one finishes."
+            if usage.in_flight
+            else "the bot is making as many images as it can right now. Please try again in a "
+            "minute."
+        )
+        raise UserFacingError(f"This server lets no request wait its turn, and {why}")
     raise UserFacingError(
         f"You already have {_images(usage.waiting)} waiting their turn here, and "
         f"{_images(settings.max_waiting)} is the most that may wait. They will all run as yours "

@@ -85,7 +85,6 @@ GALLERY_TITLE_MAX_CHARS: Final = 100  # a forum post's name (Discord's limit)
 GALLERY_LIST_LIMIT: Final = 10  # shares per /gallery answer and per weekly post
 MAX_AUTO_SHARE_VOTES: Final = 1000
 VOTE_LABEL_MIN_GAP_SECONDS: Final = 2.0  # a vote count's label is edited at most this often
-VOTE_LABEL_MAX_DELAY_SECONDS: Final = 5.0  # and within this long of the last press
 DEFAULT_WEEKLY_CHECK_SECONDS: Final = 60.0  # how often the weekly post checks whether it is due
 LINEAGE_DEPTH: Final = 5  # ancestors shown for a remix
 SEARCH_MAX_TERMS: Final = 8

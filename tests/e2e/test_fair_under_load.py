@@ -91,6 +91,28 @@ async def test_the_waiting_cap_refuses_with_how_many_wait(world):
     assert len(world.oxen.generations) == 1
 
 
+async def test_a_request_larger_than_the_waiting_cap_waits_alone(world):
+    """As a request larger than the at-once limit runs alone: with nothing of hers waiting,
+    never "you already have 0 waiting"."""
+    with_owner(world)
+    await admin(world, "limits", per_user_at_once=1, per_user_waiting=2)
+    world.oxen.hold = True
+    await queued(world, await imagine(world, prompt="at oxen"))
+    await status_saying(world, await imagine(world, prompt="three", count=3), "of your 1 waiting")
+    assert len(world.oxen.generations) == 1
+
+
+async def test_a_waiting_cap_of_0_says_that_nothing_may_wait(world):
+    with_owner(world)
+    await admin(world, "limits", per_user_at_once=1, per_user_waiting=0)
+    world.oxen.hold = True
+    await queued(world, await imagine(world, prompt="at oxen"))
+    text = await refusal(world, prompt="would wait")
+    assert "lets no request wait its turn" in text and "1 image being made" in text, text
+    assert "0 images" not in text
+    assert len(world.oxen.generations) == 1
+
+
 async def test_a_waiting_request_can_be_cancelled_and_is_listed_in_jobs(world):
     with_owner(world)
     await admin(world, "limits", per_user_at_once=1)

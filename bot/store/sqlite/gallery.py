@@ -122,7 +122,8 @@ class Gallery:
     ) -> list[Share]:
         return await self._shares(
             f"WHERE {_LISTED} AND (? IS NULL OR s.shared_at >= ?) "
-            "AND (? IS NULL OR s.shared_at < ?) ORDER BY 15 DESC, s.shared_at LIMIT ?",
+            "AND (? IS NULL OR s.shared_at < ?) "
+            "ORDER BY 15 DESC, s.shared_at, s.generation_id LIMIT ?",
             (guild_id, nsfw, since, since, until, until, limit),
         )
 
